@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Private to pgfleet.partitions: the engine's exceptions; only modules turn them into fail_json.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class PgfleetError(Exception):
+    """Base of every error the engine raises on purpose; its message is meant for the user."""
+
+
+class DriverMissing(PgfleetError):
+    pass
+
+
+class ConnectError(PgfleetError):
+    pass
+
+
+class CatalogError(PgfleetError):
+    pass
+
+
+class PlanError(PgfleetError):
+    pass
+
+
+class LockBusy(PgfleetError):
+    pass
+
+
+class ExecutionError(PgfleetError):
+    pass
+
+
+class BackupError(PgfleetError):
+    pass

@@ -1,0 +1,63 @@
+"""The shared connection layer against real servers: TCP and unix socket, password and trust."""
+
+from __future__ import annotations
+
+import pytest
+
+import pgservers
+from ansible_collections.pgfleet.partitions.plugins.module_utils import _connection
+from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import ConnectError
+
+ROUTES = [
+    pytest.param(dict(login_host="127.0.0.1"), "trust", id="tcp with trust auth"),
+    pytest.param(dict(), "trust", id="unix socket with trust auth"),
+    pytest.param(dict(login_host="127.0.0.1"), "password", id="tcp with a password"),
+    pytest.param(dict(), "password", id="unix socket with a password"),
+]
+
+
+@pytest.mark.parametrize("route, auth", ROUTES)
+def test_connects_and_reports_the_server_major(pg, route, auth):
+    params = pg.params(**route)
+    if auth == "password":
+        params.update(login_user=pgservers.PASSWORD_USER, login_password=pgservers.PASSWORD)
+    database = _connection.connect(params)
+    try:
+        assert database.server_version_num // 10000 == pg.major
+        assert database.query_value("SELECT current_database()") == pg.name
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize("route", [dict(login_host="127.0.0.1"), dict()], ids=["tcp", "unix socket"])
+def test_wrong_password_is_a_clear_error_without_the_password(pg, route):
+    wrong = "Wr0ng-" + pgservers.PASSWORD
+    params = pg.params(login_user=pgservers.PASSWORD_USER, login_password=wrong, **route)
+    with pytest.raises(ConnectError) as raised:
+        _connection.connect(params)
+    message = str(raised.value)
+    assert "password authentication failed" in message
+    assert wrong not in message and pgservers.PASSWORD not in message
+
+
+def test_session_role_switches_the_current_user(pg):
+    pg.sql("CREATE ROLE app_owner NOLOGIN")
+    database = _connection.connect(pg.params(session_role="app_owner"))
+    try:
+        assert database.query_value("SELECT current_user") == "app_owner"
+    finally:
+        database.close()
+
+
+def test_explicit_transaction_rolls_back_on_error(pg):
+    pg.sql("CREATE TABLE t (id int)")
+    database = _connection.connect(pg.params())
+    try:
+        with pytest.raises(RuntimeError):
+            with database.transaction():
+                database.execute("INSERT INTO t VALUES (1)")
+                raise RuntimeError("boom")
+        assert database.query_value("SELECT count(*) FROM t") == 0
+        assert database.queries == ["INSERT INTO t VALUES (1)"]
+    finally:
+        database.close()
