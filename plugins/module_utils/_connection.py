@@ -83,7 +83,7 @@ class Database(object):
         cursor = self.raw.cursor()
         try:
             cursor.execute(statement, args)
-            return cursor.fetchall() if fetch else None
+            return cursor.fetchall() if fetch else cursor.rowcount
         finally:
             cursor.close()
 
@@ -96,9 +96,10 @@ class Database(object):
         return rows[0][0] if rows else None
 
     def execute(self, statement, args=None, record=True):
+        """Run a statement that changes something; returns the number of rows it touched."""
         if record:
             self.queries.append(self.as_string(statement))
-        self._run(statement, args, fetch=False)
+        return self._run(statement, args, fetch=False)
 
     @contextlib.contextmanager
     def transaction(self):

@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# Private to pgfleet.partitions: lock_timeout with retries, and the per-table advisory lock.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, sql, sqlstate
+from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import LockBusy, PlanError
+
+# lock_not_available (lock_timeout expired) and deadlock_detected are worth another try; nothing else is.
+RETRYABLE_SQLSTATES = ("55P03", "40P01")
+
+# A constant first key keeps our advisory locks apart from any the application takes on the same oids.
+ADVISORY_NAMESPACE = 0x70676670  # "pgfp"
+
+_LOCK_TIMEOUT = re.compile(r"^\s*\d+(\.\d+)?\s*(ms|s|min|h)?\s*$")
+
+
+def validate_lock_timeout(value):
+    """A PostgreSQL duration such as '3s' or '500ms'; refused before anything reaches the server."""
+    if not _LOCK_TIMEOUT.match(str(value)):
+        raise PlanError("lock_timeout %r is not a duration such as '3s', '500ms' or '1min'" % (value,))
+    return str(value).strip()
+
+
+def backoff_delays(retries, base=0.2, cap=5.0, rng=random.random):
+    """Exponential backoff with full jitter: how long to sleep before each retry."""
+    return [min(cap, base * (2 ** attempt)) * (0.5 + rng()) for attempt in range(retries)]
+
+
+def in_transaction_with_retries(database, work, lock_timeout, retries, what, sleep=time.sleep):
+    """Run work(database) in one transaction under lock_timeout, retrying when a lock is not granted.
+
+    Each attempt is a whole transaction, so a failed one leaves nothing behind. `what` names the object
+    for the error message.
+    """
+    delays = backoff_delays(retries)
+    for attempt in range(retries + 1):
+        try:
+            with database.transaction():
+                database.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)), record=False)
+                return work(database)
+        except DatabaseError as exc:
+            if sqlstate(exc) not in RETRYABLE_SQLSTATES:
+                raise
+            if attempt == retries:
+                raise LockBusy(
+                    "%s: could not get the locks it needs within lock_timeout=%s after %d attempts; a long "
+                    "transaction is probably holding them (see pg_stat_activity). Retry later or raise "
+                    "lock_timeout/retries." % (what, lock_timeout, retries + 1)
+                )
+            sleep(delays[attempt])
+
+
+def autocommit_with_retries(database, statement, lock_timeout, retries, what, sleep=time.sleep):
+    """Run one statement that cannot run in a transaction block (e.g. DETACH ... CONCURRENTLY) with retries."""
+    delays = backoff_delays(retries)
+    database.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_timeout)), record=False)
+    try:
+        for attempt in range(retries + 1):
+            try:
+                database.execute(statement)
+                return
+            except DatabaseError as exc:
+                if sqlstate(exc) not in RETRYABLE_SQLSTATES:
+                    raise
+                if attempt == retries:
+                    raise LockBusy(
+                        "%s: could not get the locks it needs within lock_timeout=%s after %d attempts."
+                        % (what, lock_timeout, retries + 1)
+                    )
+                sleep(delays[attempt])
+    finally:
+        database.execute("RESET lock_timeout", record=False)
+
+
+def acquire_table_lock(database, table_oid, wait_seconds, poll=0.1, clock=time.monotonic, sleep=time.sleep):
+    """Take the session advisory lock of one table, waiting at most wait_seconds. True when held."""
+    deadline = clock() + wait_seconds
+    while True:
+        if database.query_value(
+            "SELECT pg_try_advisory_lock(%s, %s::oid::int4)", (ADVISORY_NAMESPACE, table_oid)
+        ):
+            return True
+        if clock() >= deadline:
+            return False
+        sleep(poll)
+
+
+def release_table_lock(database, table_oid):
+    database.query_value("SELECT pg_advisory_unlock(%s, %s::oid::int4)", (ADVISORY_NAMESPACE, table_oid))

@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Private to pgfleet.partitions: partition grids, i.e. calendar and integer bucket arithmetic. Pure.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PlanError
+
+try:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+except ImportError:  # Python < 3.9 cannot run the engine; the module reports it cleanly
+    ZoneInfo = None
+    ZoneInfoNotFoundError = Exception
+
+UTC = dt.timezone.utc
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_SCALE = {"seconds": 1, "milliseconds": 1000}
+
+
+def zone(name):
+    if ZoneInfo is None:
+        raise PlanError("time zones need Python 3.9 or newer on the managed host")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise PlanError("timezone %r is not a known IANA time zone name (e.g. 'UTC', 'Europe/Berlin')" % (name,))
+
+
+def _add_months(day, months):
+    index = day.year * 12 + day.month - 1 + months
+    return day.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
+class TimeGrid(object):
+    """Buckets of a calendar interval whose boundaries are wall-clock times in one time zone.
+
+    A bucket is identified by its start as local wall time (a naive datetime). Day and longer intervals
+    step in wall time, so a month in Europe/Berlin starts at local midnight on both sides of a DST change;
+    hours step in absolute time, so the repeated hour in autumn is its own bucket.
+    """
+
+    def __init__(self, interval, key_type, timezone="UTC", epoch=None):
+        self.interval = interval
+        self.key_type = key_type
+        self.tz = zone(timezone)
+        self.epoch = epoch
+        self.aware = key_type == "timestamp with time zone" or epoch is not None
+        if interval == "hour" and key_type == "date":
+            raise PlanError("interval 'hour' does not fit a date key; use day or longer")
+
+    def _local(self, moment):
+        """A reference moment as local wall time: aware values are converted into the zone."""
+        if isinstance(moment, dt.datetime):
+            if moment.tzinfo is not None:
+                return moment.astimezone(self.tz).replace(tzinfo=None)
+            return moment
+        return dt.datetime(moment.year, moment.month, moment.day)
+
+    def floor(self, moment):
+        local = self._local(moment)
+        if self.interval == "hour":
+            return self._hour_start(local.replace(minute=0, second=0, microsecond=0), moment)
+        day = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
+        if self.interval == "day":
+            return day
+        if self.interval == "week":
+            return day - dt.timedelta(days=day.weekday())
+        if self.interval == "month":
+            return day.replace(day=1)
+        if self.interval == "quarter":
+            return day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
+        return day.replace(day=1, month=1)
+
+    def _hour_start(self, local_hour, moment):
+        # The fold tells the two 02:00 hours of an autumn night apart for aware keys.
+        if self.aware and isinstance(moment, dt.datetime) and moment.tzinfo is not None:
+            for fold in (0, 1):
+                start = local_hour.replace(tzinfo=self.tz, fold=fold)
+                if start <= moment < start + dt.timedelta(hours=1):
+                    return start.replace(tzinfo=None, fold=fold)
+        return local_hour
+
+    def shift(self, start, count):
+        if self.interval == "hour":
+            if not self.aware:
+                return start + dt.timedelta(hours=count)
+            instant = start.replace(tzinfo=self.tz).astimezone(UTC) + dt.timedelta(hours=count)
+            local = instant.astimezone(self.tz)
+            return local.replace(tzinfo=None, fold=local.fold)
+        if self.interval == "day":
+            return start + dt.timedelta(days=count)
+        if self.interval == "week":
+            return start + dt.timedelta(weeks=count)
+        months = {"month": 1, "quarter": 3, "year": 12}[self.interval]
+        return _add_months(start, months * count)
+
+    def to_key(self, start):
+        """The partition bound value for a bucket start, in the key's own type."""
+        if self.key_type == "date" and self.epoch is None:
+            return start.date()
+        if not self.aware:
+            return start
+        instant = start.replace(tzinfo=self.tz).astimezone(UTC)
+        if self.epoch is None:
+            return instant
+        delta = instant - EPOCH
+        return (delta.days * 86400 + delta.seconds) * EPOCH_SCALE[self.epoch]
+
+    def from_key(self, value):
+        """A key value (e.g. an epoch integer given as reference_time) as a moment on this grid."""
+        if self.epoch is not None and not isinstance(value, (dt.datetime, dt.date)):
+            return EPOCH + dt.timedelta(seconds=int(value) / EPOCH_SCALE[self.epoch])
+        return value
+
+    def suffix(self, start):
+        if self.interval == "hour":
+            return start.strftime("%Y_%m_%d_%H") + ("_b" if start.fold else "")
+        if self.interval == "day":
+            return start.strftime("%Y_%m_%d")
+        if self.interval == "week":
+            year, week, _ = start.isocalendar()[:3]
+            return "%04d_w%02d" % (year, week)
+        if self.interval == "month":
+            return start.strftime("%Y_%m")
+        if self.interval == "quarter":
+            return "%04d_q%d" % (start.year, (start.month - 1) // 3 + 1)
+        return "%04d" % start.year
+
+    def fields(self, start):
+        """Values a name_template may use."""
+        year, week, _ = start.isocalendar()[:3]
+        return dict(
+            year="%04d" % start.year, month="%02d" % start.month, day="%02d" % start.day,
+            hour="%02d" % start.hour, isoyear="%04d" % year, week="%02d" % week,
+            quarter="%d" % ((start.month - 1) // 3 + 1),
+        )
+
+
+class IntegerGrid(object):
+    """Buckets of a fixed integer step, aligned on multiples of the step."""
+
+    def __init__(self, step):
+        if isinstance(step, bool) or not isinstance(step, int) or step <= 0:
+            raise PlanError("interval for an integer key must be a positive integer step, got %r" % (step,))
+        self.step = step
+
+    def floor(self, value):
+        return (int(value) // self.step) * self.step
+
+    def shift(self, start, count):
+        return start + count * self.step
+
+    def to_key(self, start):
+        return start
+
+    def from_key(self, value):
+        return value
+
+    def suffix(self, start):
+        return "p%d" % start if start >= 0 else "pm%d" % -start
+
+    def fields(self, start):
+        return dict(lower=str(start))
