@@ -10,11 +10,13 @@ from decimal import Decimal, InvalidOperation
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import CatalogError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import (
+    INTEGER_KEY_TYPES,
     MAXVALUE,
     MINVALUE,
     HashBounds,
     ListBounds,
     RangeBounds,
+    TIME_KEY_TYPES,
 )
 
 _TOKEN = re.compile(r"\s*(?:'((?:[^']|'')*)'|([^\s,()']+)|(\()|(\))|(,))")
@@ -85,8 +87,10 @@ def parse_value(token, key_type):
         return MINVALUE if text.upper() == "MINVALUE" else MAXVALUE
     if text in ("infinity", "-infinity"):
         return MAXVALUE if text == "infinity" else MINVALUE
+    if key_type not in TIME_KEY_TYPES + INTEGER_KEY_TYPES:
+        return text
     try:
-        if key_type in ("date", "timestamp without time zone", "timestamp with time zone"):
+        if key_type in TIME_KEY_TYPES:
             return parse_timestamp(text, key_type)
         number = Decimal(text)
         return int(number) if number == number.to_integral_value() else number

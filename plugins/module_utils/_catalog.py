@@ -105,3 +105,39 @@ def read_table(database, table, with_sizes=False, with_max_key=True):
         state = dataclasses.replace(state, max_key=int(max_key) if max_key is not None else None)
     return state
 
+
+# For postgres_partition_info: the BRIN indexes of whole partition sets, in one query for all of them.
+_BRIN_INDEXES_QUERY = """
+SELECT root.oid, n.nspname::text, ic.relname::text, tc.relname::text, tree.level,
+       coalesce((SELECT option_value::boolean FROM pg_options_to_table(ic.reloptions)
+                 WHERE option_name = 'autosummarize'), false),
+       coalesce((SELECT option_value::int FROM pg_options_to_table(ic.reloptions)
+                 WHERE option_name = 'pages_per_range'), 128)
+FROM unnest(%(oids)s::text[]::oid[]) AS root(oid)
+CROSS JOIN LATERAL pg_partition_tree(root.oid) AS tree
+JOIN pg_index x ON x.indrelid = tree.relid
+JOIN pg_class ic ON ic.oid = x.indexrelid
+JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'brin'
+JOIN pg_class tc ON tc.oid = tree.relid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+ORDER BY root.oid, tree.level, tc.relname, ic.relname
+"""
+
+
+def brin_indexes(database, table_oids):
+    """{table oid: [(schema, index, table or partition, level, autosummarize, pages_per_range), ...]}."""
+    found = {oid: [] for oid in table_oids}
+    if table_oids:
+        # As text: drivers send small integers as smallint[], and there is no smallint -> oid cast.
+        for row in database.query(_BRIN_INDEXES_QUERY, {"oids": [str(oid) for oid in table_oids]}):
+            found[row[0]].append(tuple(row[1:]))
+    return found
+
+
+def count_rows(database, schema, name):
+    """The exact number of rows of one relation (a scan: meant for default partitions)."""
+    return int(database.query_value(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))))
+
+
+def in_recovery(database):
+    return bool(database.query_value("SELECT pg_is_in_recovery()"))

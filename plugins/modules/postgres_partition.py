@@ -125,7 +125,7 @@ seealso:
   - module: pgfleet.partitions.postgres_partition_info
   - module: pgfleet.partitions.postgres_partition_retention
 author:
-  - pgfleet.partitions contributors
+  - pgfleet.partitions contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
