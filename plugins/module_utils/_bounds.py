@@ -106,6 +106,8 @@ def parse_bound(expression, key_type):
         return None
     tokens = _tokens(text)
     groups = _groups(tokens)
+    if not groups or any(group is None for group in groups):
+        raise CatalogError("cannot parse partition bound %r" % expression)
     if upper.startswith("FOR VALUES FROM"):
         if len(groups) != 2 or len(groups[0]) != 1 or len(groups[1]) != 1:
             raise CatalogError("multi-column range bounds are not supported: %r" % expression)

@@ -34,7 +34,7 @@ def parse_table_name(text, option="table"):
     if not isinstance(text, str) or not text:
         raise PlanError("%s must be a non-empty '[schema.]name'" % option)
     parts = text.split(".")
-    if len(parts) > 2 or not all(_IDENTIFIER.match(part) and len(part.encode()) <= 63 for part in parts):
+    if len(parts) > 2 or not all(_IDENTIFIER.fullmatch(part) and len(part.encode()) <= 63 for part in parts):
         raise PlanError(
             "%s %r is not a plain '[schema.]name': use letters, digits, '_' and '$' only (at most 63 bytes each)"
             % (option, text)

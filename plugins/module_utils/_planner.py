@@ -37,17 +37,16 @@ def partition_name(parent, suffix, template=None, fields=None):
     A shortened parent part carries a hash of the full parent name, so two long parents sharing a prefix
     still get distinct names.
     """
-    values = dict(fields or {}, parent=parent, suffix=suffix)
-    name = (template or "{parent}_{suffix}").format(**values)
+    template = template or "{parent}_{suffix}"
+    values = dict(fields or {}, suffix=suffix)
+    name = template.format(parent=parent, **values)
     if len(name.encode()) <= MAX_NAME_BYTES:
         return name
-    tag = hashlib.sha256(parent.encode()).hexdigest()[:6]
-    tail = "_%s_%s" % (tag, suffix)
-    room = MAX_NAME_BYTES - len(tail.encode())
-    if room < 1:
+    tag = "_" + hashlib.sha256(parent.encode()).hexdigest()[:6]
+    room = MAX_NAME_BYTES - len(template.format(parent=tag, **values).encode())
+    if room < 1 or "{parent}" not in template:
         raise PlanError("partition suffix %r is too long for a 63-byte name" % suffix)
-    head = parent.encode()[:room].decode("utf-8", "ignore")
-    return head + tail
+    return template.format(parent=parent.encode()[:room].decode("utf-8", "ignore") + tag, **values)
 
 
 def validate_template(template, allowed):
@@ -81,6 +80,8 @@ def grid_for(state, policy):
             )
         return TimeGrid(interval, state.key_type, policy.timezone)
     if kind == "integer":
+        if policy.epoch and policy.epoch not in ("seconds", "milliseconds"):
+            raise PlanError("epoch must be seconds or milliseconds, not %r" % (policy.epoch,))
         if interval in TIME_INTERVALS:
             if not policy.epoch:
                 raise PlanError(

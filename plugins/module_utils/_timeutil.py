@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PlanError
 
@@ -54,14 +55,29 @@ class TimeGrid(object):
         """A reference moment as local wall time: aware values are converted into the zone."""
         if isinstance(moment, dt.datetime):
             if moment.tzinfo is not None:
-                return moment.astimezone(self.tz).replace(tzinfo=None)
-            return moment
+                local = moment.astimezone(self.tz).replace(tzinfo=None)
+            else:
+                local = moment
+            return local if self.aware else local.replace(fold=0)
         return dt.datetime(moment.year, moment.month, moment.day)
 
     def floor(self, moment):
+        start = self._wall_floor(moment)
+        if self.aware and isinstance(moment, dt.datetime) and moment.tzinfo is not None:
+            # Wall-clock flooring can land one bucket off where local time repeats; settle it in instants.
+            while self._instant(start) > moment:
+                start = self.shift(start, -1)
+            while self._instant(self.shift(start, 1)) <= moment:
+                start = self.shift(start, 1)
+        return start
+
+    def _instant(self, start):
+        return start.replace(tzinfo=self.tz).astimezone(UTC)
+
+    def _wall_floor(self, moment):
         local = self._local(moment)
         if self.interval == "hour":
-            return self._hour_start(local.replace(minute=0, second=0, microsecond=0), moment)
+            return local.replace(minute=0, second=0, microsecond=0)
         day = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
         if self.interval == "day":
             return day
@@ -72,15 +88,6 @@ class TimeGrid(object):
         if self.interval == "quarter":
             return day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
         return day.replace(day=1, month=1)
-
-    def _hour_start(self, local_hour, moment):
-        # The fold tells the two 02:00 hours of an autumn night apart for aware keys.
-        if self.aware and isinstance(moment, dt.datetime) and moment.tzinfo is not None:
-            for fold in (0, 1):
-                start = local_hour.replace(tzinfo=self.tz, fold=fold)
-                if start <= moment < start + dt.timedelta(hours=1):
-                    return start.replace(tzinfo=None, fold=fold)
-        return local_hour
 
     def shift(self, start, count):
         if self.interval == "hour":
@@ -147,7 +154,7 @@ class IntegerGrid(object):
         self.step = step
 
     def floor(self, value):
-        return (int(value) // self.step) * self.step
+        return (math.floor(value) // self.step) * self.step
 
     def shift(self, start, count):
         return start + count * self.step
