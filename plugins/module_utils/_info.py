@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Private to pgfleet.partitions: the facts of partition sets read from a database, for
+# postgres_partition_info and the scheduled runner's status file.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils import _catalog as catalog
+from ansible_collections.pgfleet.partitions.plugins.module_utils._facts import reference_for, table_facts
+from ansible_collections.pgfleet.partitions.plugins.module_utils._model import TableName
+
+
+def read_facts(database, names, reference_time):
+    """The module's result: every named table (all partitioned tables when none is named), read with SELECTs."""
+    catalog.prepare_session(database)
+    if not names:
+        names = [TableName(schema, name) for schema, name in catalog.list_partitioned_tables(database)]
+    states = {}
+    for name in names:
+        state = catalog.read_table(database, name, with_sizes=True, with_max_key=reference_time is None)
+        states["%s.%s" % (state.schema, state.name)] = state
+    # Every reference is checked against its key before the first count(*) of a default partition scans rows.
+    references = {qualified: reference_for(state, reference_time) for qualified, state in states.items()}
+    brin = catalog.brin_indexes(database, [state.oid for state in states.values()])
+    tables = {}
+    for qualified, state in states.items():
+        default = state.default_partition
+        default_rows = catalog.count_rows(database, default.schema, default.name) if default else None
+        tables[qualified] = table_facts(state, references[qualified], default_rows, brin[state.oid])
+    return {"changed": False, "tables": tables, "in_recovery": catalog.in_recovery(database),
+            "queries": database.queries}
