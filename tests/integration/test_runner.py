@@ -1,0 +1,119 @@
+"""The scheduled runner as the roles install it: a separate Python process reading a JSON policy file."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import pgservers
+from conftest import COLLECTIONS_ROOT
+
+LAUNCHER = (
+    "import sys; sys.path.insert(0, %r); "
+    "from ansible_collections.pgfleet.partitions.plugins.module_utils._runner import main; "
+    "sys.exit(main(sys.argv[1:]))" % str(COLLECTIONS_ROOT)
+)
+
+
+def write_config(tmp_path, pg, tables, **settings):
+    config = dict(
+        status_path=str(tmp_path / "var" / "status.json"),
+        lock_path=str(tmp_path / "var" / "runner.lock"),
+        lock_wait_seconds=1,
+        metrics_dir=str(tmp_path / "metrics"),
+        connection=dict(login_unix_socket=pg.server.socket_dir, port=pg.server.port, login_user="postgres"),
+        tables=tables,
+    )
+    config.update(settings)
+    path = tmp_path / "partitions.yml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def run_runner(config_path, *args):
+    return subprocess.run([sys.executable, "-c", LAUNCHER, "--config", str(config_path), *args],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=""))
+
+
+@pytest.fixture
+def tables(pg):
+    pg.sql("CREATE TABLE raw_ingestions (received_at timestamptz NOT NULL) PARTITION BY RANGE (received_at)")
+    pg.sql("CREATE TABLE appointments (id int, is_completed boolean) PARTITION BY LIST (is_completed)")
+    return [
+        dict(db=pg.name, table="public.raw_ingestions", interval="month", premake=3, backfill=1,
+             default_partition=True),
+        dict(db=pg.name, table="appointments", list_partitions={"active": [False], "completed": [True]}),
+    ]
+
+
+def test_create_job_makes_partitions_writes_status_and_metrics_then_has_nothing_to_do(pg, tmp_path, tables):
+    config = write_config(tmp_path, pg, tables)
+    first = run_runner(config, "run", "create")
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith(f"CHANGED {pg.name}/public.raw_ingestions create: created 6")
+    assert lines[1].startswith(f"CHANGED {pg.name}/appointments create: created 2")
+    assert pg.value("SELECT count(*) FROM pg_inherits WHERE inhparent = 'raw_ingestions'::regclass") == 6
+    status = json.loads((tmp_path / "var" / "status.json").read_text())
+    entry = status["tables"][f"{pg.name}/public.raw_ingestions"]
+    assert entry["create"]["last_error"] is None and entry["create"]["last_success"]
+    assert entry["runway"]["partitions"] == 3 and entry["default_rows"] == 0
+    metrics = (tmp_path / "metrics" / "pgfleet_partitions.prom").read_text()
+    assert f'pgfleet_partitions_runway_partitions{{db="{pg.name}",table="public.raw_ingestions"}} 3' in metrics
+    assert 'job="create"' in metrics
+    second = run_runner(config, "run", "create")
+    assert second.returncode == 0
+    assert [line.split()[0] for line in second.stdout.splitlines()] == ["OK", "OK"]
+
+
+def test_check_mode_runs_no_ddl_and_writes_no_status(pg, tmp_path, tables):
+    config = write_config(tmp_path, pg, tables)
+    result = run_runner(config, "run", "create", "--check")
+    assert result.returncode == 0 and "CHANGED" in result.stdout
+    assert pg.value("SELECT count(*) FROM pg_inherits") == 0
+    assert not (tmp_path / "var" / "status.json").exists()
+
+
+def test_a_failing_table_fails_the_run_but_not_the_other_tables(pg, tmp_path, tables):
+    config = write_config(tmp_path, pg, [dict(db=pg.name, table="missing", interval="day")] + tables)
+    result = run_runner(config, "run", "create")
+    assert result.returncode == 1
+    words = [line.split()[0] for line in result.stdout.splitlines()]
+    assert words == ["FAILED", "CHANGED", "CHANGED"]
+    status = json.loads((tmp_path / "var" / "status.json").read_text())
+    assert "does not exist" in status["tables"][f"{pg.name}/missing"]["create"]["last_error"]
+
+
+def test_runs_never_overlap(pg, tmp_path, tables):
+    config = write_config(tmp_path, pg, tables)
+    (tmp_path / "var").mkdir()
+    with open(tmp_path / "var" / "runner.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        blocked = run_runner(config, "run", "create")
+    assert blocked.returncode == 0 and blocked.stdout.startswith("SKIPPED create: another run holds")
+    assert pg.value("SELECT count(*) FROM pg_inherits") == 0
+
+
+def test_password_comes_from_the_passfile_and_never_from_the_command_line(pg, tmp_path, tables):
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{pg.server.port}:*:{pgservers.PASSWORD_USER}:{pgservers.PASSWORD}\n")
+    passfile.chmod(0o600)
+    config = write_config(tmp_path, pg, tables, connection=dict(
+        login_host="127.0.0.1", port=pg.server.port, login_user=pgservers.PASSWORD_USER,
+        connect_params=dict(passfile=str(passfile))))
+    assert pgservers.PASSWORD not in config.read_text()
+    result = run_runner(config, "run", "create")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert pgservers.PASSWORD not in result.stdout + result.stderr
+
+
+def test_a_broken_policy_file_is_a_clear_error(tmp_path):
+    config = tmp_path / "partitions.yml"
+    config.write_text("tables: [")
+    result = run_runner(config, "run", "create")
+    assert result.returncode == 2 and "is not JSON" in result.stderr
