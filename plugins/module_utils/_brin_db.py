@@ -14,13 +14,21 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._brin import (
     Visit,
     check_indexes,
     check_table,
+    plan_refresh,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, sql
-from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import CatalogError, ExecutionError, LockBusy
+from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import (
+    CatalogError,
+    ExecutionError,
+    LockBusy,
+    PgfleetError,
+    PlanError,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._locking import (
     autocommit_with_retries,
     backoff_delays,
     in_transaction_with_retries,
+    validate_lock_timeout,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import TableName
 
@@ -236,3 +244,43 @@ def _rebuild(database, index: BrinIndex, composed, lock_timeout: str, retries: i
                                "transaction is probably holding it (see pg_stat_activity). Retry later or raise "
                                "lock_timeout/retries." % (what, lock_timeout, retries + 1))
             sleep(delays[attempt])
+
+
+def visited(visit: Visit, ranges_summarized: int) -> dict:
+    return dict(index=visit.index.index, table=visit.index.table, ranges_summarized=ranges_summarized)
+
+
+def outcome(mode: str, indexes: List[dict], queries: List[str], expects_change: Optional[bool] = None) -> dict:
+    """The job's result from the visited indexes; expects_change stands in for changed in check mode."""
+    total = sum(entry["ranges_summarized"] for entry in indexes)
+    changed = total > 0 or (mode == "reindex_concurrently" and bool(indexes))
+    return dict(changed=changed if expects_change is None else expects_change, mode=mode, indexes=indexes,
+                ranges_summarized=total, queries=queries)
+
+
+def refresh_brin(database, table: Optional[TableName] = None, indexes: Optional[Sequence[TableName]] = None,
+                 mode: str = "summarize", recent_partitions: Optional[int] = None, check_mode: bool = False,
+                 lock_timeout: str = "3s", retries: int = 5) -> dict:
+    """Refresh the BRIN indexes of a table (or the named ones, or all); the result is what the module returns.
+
+    On failure the exception carries `partial_result`: the indexes refreshed before it.
+    """
+    lock_timeout = validate_lock_timeout(lock_timeout)
+    if retries < 0:
+        raise PlanError("retries must be 0 or more, not %d" % retries)
+    plan = plan_refresh(find_brin_indexes(database, table, indexes), mode, recent_partitions,
+                        read_server(database))
+    if plan.skipped_reason:
+        return dict(outcome(plan.mode, [], []), skipped_reason=plan.skipped_reason)
+    if check_mode:
+        would_run = [database.as_string(statement(visit)) for visit in plan.visits]
+        return outcome(plan.mode, [visited(visit, 0) for visit in plan.visits], would_run,
+                       expects_change=plan.expects_change)
+    done = []
+    try:
+        for visit in plan.visits:
+            done.append(visited(visit, refresh_one(database, visit, lock_timeout, retries)))
+    except (PgfleetError, DatabaseError) as exc:
+        exc.partial_result = outcome(plan.mode, done, list(database.queries))
+        raise
+    return outcome(plan.mode, done, list(database.queries))

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+from ansible_collections.pgfleet.partitions.plugins.module_utils import _brin_db
 from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, connect
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._info import read_facts
@@ -94,8 +95,6 @@ def _retention(database, item, config, check_mode):
 
 
 def _brin(database, item, config, check_mode):
-    from ansible_collections.pgfleet.partitions.plugins.module_utils import _brin_db
-
     if not item.get("brin"):
         return None
     return _brin_db.refresh_brin(

@@ -156,29 +156,11 @@ skipped_reason:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
-from ansible_collections.pgfleet.partitions.plugins.module_utils._brin import MODES, plan_refresh
-from ansible_collections.pgfleet.partitions.plugins.module_utils._brin_db import (
-    find_brin_indexes,
-    read_server,
-    refresh_one,
-    statement,
-)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._brin import MODES
+from ansible_collections.pgfleet.partitions.plugins.module_utils._brin_db import outcome, refresh_brin
 from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, connect
-from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PgfleetError, PlanError
-from ansible_collections.pgfleet.partitions.plugins.module_utils._locking import validate_lock_timeout
+from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
-
-
-def visited(visit, ranges_summarized):
-    return dict(index=visit.index.index, table=visit.index.table, ranges_summarized=ranges_summarized)
-
-
-def outcome(mode, indexes, queries, expects_change=None):
-    """The module's result from the visited indexes; expects_change stands in for changed in check mode."""
-    total = sum(entry["ranges_summarized"] for entry in indexes)
-    changed = total > 0 or (mode == "reindex_concurrently" and bool(indexes))
-    return dict(changed=changed if expects_change is None else expects_change, mode=mode, indexes=indexes,
-                ranges_summarized=total, queries=queries)
 
 
 def main():
@@ -196,34 +178,20 @@ def main():
     )
     params = module.params
     database = None
-    done = []
     try:
-        lock_timeout = validate_lock_timeout(params["lock_timeout"])
-        if params["retries"] < 0:
-            raise PlanError("retries must be 0 or more, not %d" % params["retries"])
         table = parse_table_name(params["table"]) if params["table"] is not None else None
         indexes = None if params["indexes"] is None else [parse_table_name(text, "indexes")
                                                           for text in params["indexes"]]
         database = connect(params)
-        in_recovery = read_server(database)
-        plan = plan_refresh(find_brin_indexes(database, table, indexes), params["mode"],
-                            params["recent_partitions"], in_recovery)
-        if plan.skipped_reason:
-            module.exit_json(skipped_reason=plan.skipped_reason, **outcome(plan.mode, [], []))
-        if module.check_mode:
-            would_run = [database.as_string(statement(visit)) for visit in plan.visits]
-            module.exit_json(**outcome(plan.mode, [visited(visit, 0) for visit in plan.visits], would_run,
-                                       expects_change=plan.expects_change))
-        for visit in plan.visits:
-            done.append(visited(visit, refresh_one(database, visit, lock_timeout, params["retries"])))
+        result = refresh_brin(database, table, indexes, params["mode"], params["recent_partitions"],
+                              module.check_mode, params["lock_timeout"], params["retries"])
     except (PgfleetError, DatabaseError) as exc:
-        module.fail_json(msg=str(exc).strip(),
-                         **outcome(params["mode"], done, database.queries if database else []))
+        partial = getattr(exc, "partial_result", None) or outcome(params["mode"], [], [])
+        module.fail_json(msg=str(exc).strip(), **partial)
     finally:
         if database is not None:
             database.close()
-    module.exit_json(**outcome(plan.mode, done, database.queries))
-
+    module.exit_json(**result)
 
 if __name__ == "__main__":
     main()

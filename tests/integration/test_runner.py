@@ -117,3 +117,17 @@ def test_a_broken_policy_file_is_a_clear_error(tmp_path):
     config.write_text("tables: [")
     result = run_runner(config, "run", "create")
     assert result.returncode == 2 and "is not JSON" in result.stderr
+
+
+def test_brin_job_summarizes_new_ranges_of_the_tables_that_ask_for_it(pg, tmp_path):
+    pg.sql("CREATE TABLE heart_rate (at timestamptz NOT NULL, bpm int) PARTITION BY RANGE (at)")
+    pg.sql("CREATE TABLE heart_rate_2025_01 PARTITION OF heart_rate FOR VALUES FROM ('2025-01-01') TO ('2025-02-01')")
+    pg.sql("CREATE INDEX heart_rate_at_brin ON heart_rate USING brin (at) WITH (pages_per_range = 1)")
+    pg.sql("INSERT INTO heart_rate SELECT timestamptz '2025-01-01' + i * interval '1 second', 60 "
+           "FROM generate_series(1, 20000) i")
+    config = write_config(tmp_path, pg, [dict(db=pg.name, table="heart_rate", interval="month", brin=True)])
+    first = run_runner(config, "run", "brin")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"CHANGED {pg.name}/heart_rate brin: summarized ")
+    second = run_runner(config, "run", "brin")
+    assert second.stdout.startswith(f"OK      {pg.name}/heart_rate brin: nothing to do")
