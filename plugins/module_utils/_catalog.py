@@ -38,7 +38,8 @@ LIMIT 1
 _PARTITIONS_QUERY = """
 SELECT n.nspname::text, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relkind = 'p',
        i.inhdetachpending,
-       CASE WHEN %(sizes)s THEN pg_total_relation_size(c.oid) ELSE c.relpages::bigint * current_setting('block_size')::int END,
+       CASE WHEN %(sizes)s THEN pg_total_relation_size(c.oid)
+            ELSE c.relpages::bigint * current_setting('block_size')::int END,
        greatest(c.reltuples, 0)::bigint
 FROM pg_inherits i
 JOIN pg_class c ON c.oid = i.inhrelid

@@ -53,7 +53,7 @@ def validate_template(template, allowed):
     if template is None:
         return
     try:
-        names = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+        names = {parsed[1] for parsed in string.Formatter().parse(template) if parsed[1] is not None}
     except ValueError as exc:
         raise PlanError("name_template %r is not a valid template: %s" % (template, exc))
     unknown = sorted(name for name in names if name not in allowed)

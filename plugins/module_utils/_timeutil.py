@@ -127,7 +127,7 @@ class TimeGrid(object):
         if self.interval == "day":
             return start.strftime("%Y_%m_%d")
         if self.interval == "week":
-            year, week, _ = start.isocalendar()[:3]
+            year, week = start.isocalendar()[:2]
             return "%04d_w%02d" % (year, week)
         if self.interval == "month":
             return start.strftime("%Y_%m")
@@ -137,7 +137,7 @@ class TimeGrid(object):
 
     def fields(self, start):
         """Values a name_template may use."""
-        year, week, _ = start.isocalendar()[:3]
+        year, week = start.isocalendar()[:2]
         return dict(
             year="%04d" % start.year, month="%02d" % start.month, day="%02d" % start.day,
             hour="%02d" % start.hour, isoyear="%04d" % year, week="%02d" % week,

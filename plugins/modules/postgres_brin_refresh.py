@@ -193,5 +193,6 @@ def main():
             database.close()
     module.exit_json(**result)
 
+
 if __name__ == "__main__":
     main()

@@ -32,7 +32,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Executes no DDL; RV(queries) lists the statements that would run and RV(moved_rows) the rows that would move.
+    description:
+      - Executes no DDL; RV(queries) lists the statements that would run and RV(moved_rows) the rows that would move.
   diff_mode:
     support: full
     description: Shows the partition list before and after.
@@ -93,8 +94,8 @@ options:
     default: false
   list_partitions:
     description:
-      - LIST tables only. A mapping of name suffix to the list of values of that partition, for example
-        C({active: [false], completed: [true]}).
+      - "LIST tables only. A mapping of name suffix to the list of values of that partition, for example
+        C({active: [false], completed: [true]})."
     type: dict
   hash_modulus:
     description:

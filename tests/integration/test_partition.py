@@ -84,7 +84,7 @@ def test_health_api_tables_get_fourteen_monthly_partitions_through_a_play(pg, tm
         completed = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", *extra,
              str(playbook)],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True, text=True, timeout=300, check=False,
             env=dict(os.environ, ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING="false"),
         )
         assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -272,7 +272,7 @@ def test_two_runs_started_together_both_succeed_with_the_same_end_state(pg):
         finally:
             database.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=run), threading.Thread(target=run)]
     for thread in threads:
         thread.start()
     for thread in threads:

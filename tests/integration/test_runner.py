@@ -37,7 +37,7 @@ def write_config(tmp_path, pg, tables, **settings):
 
 def run_runner(config_path, *args):
     return subprocess.run([sys.executable, "-c", LAUNCHER, "--config", str(config_path), *args],
-                          capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=""))
+                          capture_output=True, text=True, timeout=120, check=False, env=dict(os.environ, PYTHONPATH=""))
 
 
 @pytest.fixture

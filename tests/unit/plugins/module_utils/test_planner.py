@@ -262,8 +262,7 @@ LIST_CASES = [
 def test_list_partitions(partitions, wanted, created):
     state = table("list", "boolean", partitions, name="appointments")
     result = plan(state, PartitionPolicy(list_partitions=wanted))
-    assert [(action.name, action.bounds.values, action.values) for action in result.actions] == [
-        (name, values, given_values) for name, values, given_values in created]
+    assert [(action.name, action.bounds.values, action.values) for action in result.actions] == list(created)
     assert all(isinstance(action.bounds, ListBounds) for action in result.actions)
 
 
@@ -513,7 +512,7 @@ def assert_a_consistent_range_set(partitions):
 @PROPERTY
 @given(case=time_plans())
 def test_property_plan_again_after_applying_the_plan_gives_nothing(case):
-    state, policy, _ = case
+    state, policy = case[:2]
     result = plan(state, policy)
     assert len(result.actions) == 1 + policy.premake + policy.backfill + policy.default_partition
     after = applied(state, result)
@@ -524,7 +523,7 @@ def test_property_plan_again_after_applying_the_plan_gives_nothing(case):
 @PROPERTY
 @given(case=time_plans(), later=st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=800)))
 def test_property_a_later_run_only_adds_partitions_that_fit_the_existing_ones(case, later):
-    state, policy, _ = case
+    state, policy = case[:2]
     after = applied(state, plan(state, policy))
     later_state = dataclasses.replace(after, server_now=state.server_now + later)
     result = plan(later_state, policy)
