@@ -122,8 +122,18 @@ def pg(pg_server) -> PgDatabase:
     pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-class ModuleExit(Exception):
-    pass
+@pytest.fixture
+def standby(pg_server):
+    """Call it, after the test's setup is on the primary, for a streaming hot standby of the test server."""
+    replicas = []
+
+    def start():
+        replicas.append(pgservers.start_standby(pg_server))
+        return replicas[-1]
+
+    yield start
+    for replica in replicas:
+        replica.stop()
 
 
 def run_module(name: str, args: dict, check_mode: bool = False, diff: bool = False) -> dict:

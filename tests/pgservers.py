@@ -91,18 +91,13 @@ class PgServer:
             command = ["runuser", "-u", self.run_as, "--", *command]
         return subprocess.run(command, check=check, capture_output=True, text=True, timeout=120)
 
-    def start(self) -> "PgServer":
+    def _claim_root(self) -> None:
         os.chmod(self.root, 0o755)
         (self.root / "owner.pid").write_text(str(os.getpid()))
         if self.run_as:
             shutil.chown(self.root, self.run_as)
-        self._run("initdb", "-D", str(self.data_dir), "--locale=C.UTF-8", "--encoding=UTF8",
-                  "-A", "trust", "-U", SUPERUSER, "--no-sync")
-        (self.data_dir / "pg_hba.conf").write_text(HBA)
-        with open(self.data_dir / "postgresql.conf", "a") as conf:
-            for name, value in SERVER_SETTINGS.items():
-                conf.write(f"{name} = '{value}'\n")
-            conf.write(f"port = {self.port}\nunix_socket_directories = '{self.socket_dir}'\n")
+
+    def _start_server(self) -> None:
         started = self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.root / "server.log"),
                             "-w", "-t", "60", "start", check=False)
         if started.returncode != 0:
@@ -110,6 +105,27 @@ class PgServer:
             self.stop()
             raise RuntimeError(f"PostgreSQL {self.major} did not start: {started.stderr}\n{log}")
         self.started = True
+
+    def start_standby(self, primary: "PgServer") -> "PgServer":
+        """A streaming hot standby of `primary`, cloned with pg_basebackup."""
+        self._claim_root()
+        self._run("pg_basebackup", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast",
+                  "-h", primary.socket_dir, "-p", str(primary.port), "-U", SUPERUSER)
+        with open(self.data_dir / "postgresql.conf", "a") as conf:
+            conf.write(f"port = {self.port}\nunix_socket_directories = '{self.socket_dir}'\n")
+        self._start_server()
+        return self
+
+    def start(self) -> "PgServer":
+        self._claim_root()
+        self._run("initdb", "-D", str(self.data_dir), "--locale=C.UTF-8", "--encoding=UTF8",
+                  "-A", "trust", "-U", SUPERUSER, "--no-sync")
+        (self.data_dir / "pg_hba.conf").write_text(HBA)
+        with open(self.data_dir / "postgresql.conf", "a") as conf:
+            for name, value in SERVER_SETTINGS.items():
+                conf.write(f"{name} = '{value}'\n")
+            conf.write(f"port = {self.port}\nunix_socket_directories = '{self.socket_dir}'\n")
+        self._start_server()
         self.psql(f"CREATE ROLE {PASSWORD_USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
         return self
 
@@ -138,6 +154,12 @@ def start_server(major: str, bin_dir: Path) -> PgServer:
     server = PgServer(major=major, bin_dir=bin_dir)
     _running.append(server)
     return server.start()
+
+
+def start_standby(primary: PgServer) -> PgServer:
+    server = PgServer(major=primary.major, bin_dir=primary.bin_dir)
+    _running.append(server)
+    return server.start_standby(primary)
 
 
 def stop_all() -> None:

@@ -4,14 +4,11 @@ partitions, the other modes, refusals, and a hot standby."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 import time
 
 import pytest
 
-import pgservers
 
 MODULE = "postgres_brin_refresh"
 
@@ -272,29 +269,6 @@ def test_invalid_input_is_refused_before_anything_runs(pg, module_runner, args, 
     assert result["queries"] == [] and result["changed"] is False
     assert pg.value("SELECT count(*) FROM events") == 500
     assert module_runner(MODULE, pg.params(table="events"))["ranges_summarized"] > 0, "nothing was summarized"
-
-
-@pytest.fixture
-def standby(pg_server, pg):
-    """A streaming hot standby of the test server, made after the test's setup is on the primary."""
-    replica = pgservers.PgServer(major=pg_server.major, bin_dir=pg_server.bin_dir)
-    (replica.root / "owner.pid").write_text(str(os.getpid()))
-    os.chmod(replica.root, 0o755)
-    if replica.run_as:
-        shutil.chown(replica.root, replica.run_as)
-
-    def start():
-        replica._run("pg_basebackup", "-D", str(replica.data_dir), "-R", "-X", "stream", "-c", "fast", "-h",
-                     pg_server.socket_dir, "-p", str(pg_server.port), "-U", pgservers.SUPERUSER)
-        with open(replica.data_dir / "postgresql.conf", "a") as conf:
-            conf.write(f"port = {replica.port}\nunix_socket_directories = '{replica.socket_dir}'\n")
-        replica._run("pg_ctl", "-D", str(replica.data_dir), "-l", str(replica.root / "server.log"), "-w", "start")
-        return replica
-
-    try:
-        yield start
-    finally:
-        replica.stop()
 
 
 def test_on_a_hot_standby_nothing_runs_and_the_result_says_why(pg, standby, module_runner):

@@ -363,3 +363,22 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(pg, module_runner, ove
     assert message in result["msg"]
     assert result["queries"] == []
     assert relations(pg) == before
+
+
+def test_a_hot_standby_is_left_alone_and_receives_the_partitions_through_replication(pg, standby, module_runner):
+    pg.sql("CREATE TABLE events (at timestamptz NOT NULL) PARTITION BY RANGE (at)")
+    replica = standby()
+    args = pg.params(table="events", interval="month", premake=2, reference_time="2025-01-01")
+    on_standby = module_runner("postgres_partition", dict(args, login_unix_socket=replica.socket_dir,
+                                                          port=replica.port))
+    assert on_standby.get("failed") is not True, on_standby
+    assert on_standby["changed"] is False and on_standby["queries"] == []
+    assert "hot standby" in on_standby["skipped_reason"]
+    assert module_runner("postgres_partition", args)["changed"] is True
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        replicated = replica.psql("SELECT count(*) FROM pg_inherits", dbname=pg.name)
+        if replicated == "3":
+            break
+        time.sleep(0.2)
+    assert replicated == "3"

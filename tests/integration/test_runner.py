@@ -131,3 +131,13 @@ def test_brin_job_summarizes_new_ranges_of_the_tables_that_ask_for_it(pg, tmp_pa
     assert first.stdout.startswith(f"CHANGED {pg.name}/heart_rate brin: summarized ")
     second = run_runner(config, "run", "brin")
     assert second.stdout.startswith(f"OK      {pg.name}/heart_rate brin: nothing to do")
+
+
+def test_on_a_standby_every_table_is_skipped_and_the_run_succeeds(pg, tmp_path, tables, standby):
+    replica = standby()
+    config = write_config(tmp_path, pg, tables, connection=dict(
+        login_unix_socket=replica.socket_dir, port=replica.port, login_user="postgres"))
+    result = run_runner(config, "run", "create")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["SKIPPED", "SKIPPED"]
+    assert "hot standby" in result.stdout
