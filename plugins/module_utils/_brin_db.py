@@ -198,8 +198,7 @@ def refresh_one(database, visit: Visit, lock_timeout: str, retries: int) -> int:
     composed = statement(visit)
 
     def summarize(db):
-        db.queries.append(db.as_string(composed))
-        return int(db.query_value(composed))
+        return int(db.query_value(composed, record=True))
 
     try:
         if visit.mode == "reindex_concurrently":

@@ -87,12 +87,14 @@ class Database(object):
         finally:
             cursor.close()
 
-    def query(self, statement, args=None):
-        """Run a read-only statement; reads are not recorded in `queries`."""
+    def query(self, statement, args=None, record=False):
+        """Run a statement that returns rows; catalog reads are not recorded in `queries`, work is."""
+        if record:
+            self.queries.append(self.as_string(statement))
         return self._run(statement, args, fetch=True)
 
-    def query_value(self, statement, args=None):
-        rows = self.query(statement, args)
+    def query_value(self, statement, args=None, record=False):
+        rows = self.query(statement, args, record)
         return rows[0][0] if rows else None
 
     def execute(self, statement, args=None, record=True):
