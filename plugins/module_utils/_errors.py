@@ -6,7 +6,12 @@ from __future__ import annotations
 
 
 class PgfleetError(Exception):
-    """Base of every error the engine raises on purpose; its message is meant for the user."""
+    """Base of every error the engine raises on purpose; its message is meant for the user.
+
+    A job that fails part way sets `partial_result` to what it had done, so the module can report it.
+    """
+
+    partial_result = None
 
 
 class DriverMissing(PgfleetError):

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils import _brin_db
+from ansible_collections.pgfleet.partitions.plugins.module_utils import _backup_job, _brin_db, _detach
 from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, connect
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._info import read_facts
@@ -81,8 +81,6 @@ def _create(database, item, config, check_mode):
 
 
 def _retention(database, item, config, check_mode):
-    from ansible_collections.pgfleet.partitions.plugins.module_utils import _detach
-
     if not item.get("retention"):
         return None
     params = dict(item, action=item.get("retention_action", "drop"),
@@ -104,13 +102,12 @@ def _brin(database, item, config, check_mode):
 
 
 def _backup(database, item, config, check_mode):
-    from ansible_collections.pgfleet.partitions.plugins.module_utils import _backup_job
-
     if not item.get("backup") or not config.get("backup_dir"):
         return None
     return _backup_job.back_up_closed_partitions(
         database, parse_table_name(item["table"]), config["backup_dir"], connection_params(config, item),
-        keep_days=config.get("backup_keep_days", 30), pg_dump_path=config.get("pg_dump_path"), check_mode=check_mode)
+        keep_days=config.get("backup_keep_days", 30), pg_dump_path=config.get("pg_dump_path"), check_mode=check_mode,
+        lock_timeout=item.get("lock_timeout", config["lock_timeout"]))
 
 
 JOB_FUNCTIONS = {"create": _create, "retention": _retention, "brin": _brin, "backup": _backup}

@@ -141,3 +141,44 @@ def test_on_a_standby_every_table_is_skipped_and_the_run_succeeds(pg, tmp_path, 
     assert result.returncode == 0, result.stdout + result.stderr
     assert [line.split()[0] for line in result.stdout.splitlines()] == ["SKIPPED", "SKIPPED"]
     assert "hot standby" in result.stdout
+
+
+def monthly_table_with_history(pg, tmp_path, months_back, **item):
+    pg.sql("CREATE TABLE audit_log (created_at timestamptz NOT NULL, line text) PARTITION BY RANGE (created_at)")
+    table = dict(db=pg.name, table="audit_log", interval="month", premake=1, backfill=months_back, **item)
+    config = write_config(tmp_path, pg, [table], backup_dir=str(tmp_path / "backups"),
+                          pg_dump_path=str(pg.server.bin_dir / "pg_dump"))
+    assert run_runner(config, "run", "create").returncode == 0
+    pg.sql("INSERT INTO audit_log SELECT now() - i * interval '1 day', 'x' FROM generate_series(0, 31 * %d) i"
+           % months_back)
+    return config
+
+
+def test_retention_job_dumps_then_drops_what_expired(pg, tmp_path):
+    config = monthly_table_with_history(pg, tmp_path, 5, retention="3 months", backup=True)
+    before = pg.value("SELECT count(*) FROM pg_inherits")
+    result = run_runner(config, "run", "retention")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"CHANGED {pg.name}/audit_log retention: dropped ")
+    dropped = before - pg.value("SELECT count(*) FROM pg_inherits")
+    assert dropped >= 2
+    dumps = sorted((tmp_path / "backups" / pg.name).glob("*.dump"))
+    assert len(dumps) == dropped
+    again = run_runner(config, "run", "retention")
+    assert again.stdout.startswith("OK")
+
+
+def test_backup_job_dumps_closed_partitions_once_and_refreshes_old_dumps(pg, tmp_path):
+    config = monthly_table_with_history(pg, tmp_path, 2, backup=True)
+    first = run_runner(config, "run", "backup")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.startswith(f"CHANGED {pg.name}/audit_log backup: backed up 2 partitions")
+    directory = tmp_path / "backups" / pg.name
+    assert len(list(directory.glob("*.dump"))) == 2 and len(list(directory.glob("*.sha256"))) == 2
+    assert oct((directory / "manifest.jsonl").stat().st_mode & 0o777) == "0o600"
+    assert run_runner(config, "run", "backup").stdout.startswith("OK")
+    settings = json.loads(config.read_text())
+    config.write_text(json.dumps(dict(settings, backup_keep_days=-1)))
+    refreshed = run_runner(config, "run", "backup")
+    assert refreshed.stdout.startswith(f"CHANGED {pg.name}/audit_log backup: backed up 2 partitions")
+    assert len(list(directory.glob("*.dump"))) == 2
