@@ -264,22 +264,22 @@ def refresh_brin(database, table: Optional[TableName] = None, indexes: Optional[
 
     On failure the exception carries `partial_result`: the indexes refreshed before it.
     """
-    lock_timeout = validate_lock_timeout(lock_timeout)
-    if retries < 0:
-        raise PlanError("retries must be 0 or more, not %d" % retries)
-    plan = plan_refresh(find_brin_indexes(database, table, indexes), mode, recent_partitions,
-                        read_server(database))
-    if plan.skipped_reason:
-        return dict(outcome(plan.mode, [], []), skipped_reason=plan.skipped_reason)
-    if check_mode:
-        would_run = [database.as_string(statement(visit)) for visit in plan.visits]
-        return outcome(plan.mode, [visited(visit, 0) for visit in plan.visits], would_run,
-                       expects_change=plan.expects_change)
     done = []
     try:
+        lock_timeout = validate_lock_timeout(lock_timeout)
+        if retries < 0:
+            raise PlanError("retries must be 0 or more, not %d" % retries)
+        plan = plan_refresh(find_brin_indexes(database, table, indexes), mode, recent_partitions,
+                            read_server(database))
+        if plan.skipped_reason:
+            return dict(outcome(plan.mode, [], []), skipped_reason=plan.skipped_reason)
+        if check_mode:
+            would_run = [database.as_string(statement(visit)) for visit in plan.visits]
+            return outcome(plan.mode, [visited(visit, 0) for visit in plan.visits], would_run,
+                           expects_change=plan.expects_change)
         for visit in plan.visits:
             done.append(visited(visit, refresh_one(database, visit, lock_timeout, retries)))
     except (PgfleetError, DatabaseError) as exc:
-        exc.partial_result = outcome(plan.mode, done, list(database.queries))
+        exc.partial_result = outcome(mode, done, list(database.queries))
         raise
     return outcome(plan.mode, done, list(database.queries))

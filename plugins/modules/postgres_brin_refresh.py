@@ -157,10 +157,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
 from ansible_collections.pgfleet.partitions.plugins.module_utils._brin import MODES
-from ansible_collections.pgfleet.partitions.plugins.module_utils._brin_db import outcome, refresh_brin
-from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, connect
-from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PgfleetError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._brin_db import refresh_brin
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
 
 
 def main():
@@ -177,20 +176,18 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    database = None
-    try:
+
+    def prepare():
         table = parse_table_name(params["table"]) if params["table"] is not None else None
         indexes = None if params["indexes"] is None else [parse_table_name(text, "indexes")
                                                           for text in params["indexes"]]
-        database = connect(params)
-        result = refresh_brin(database, table, indexes, params["mode"], params["recent_partitions"],
-                              module.check_mode, params["lock_timeout"], params["retries"])
-    except (PgfleetError, DatabaseError) as exc:
-        partial = getattr(exc, "partial_result", None) or outcome(params["mode"], [], [])
-        module.fail_json(msg=str(exc).strip(), **partial)
-    finally:
-        if database is not None:
-            database.close()
+        return table, indexes
+
+    result = run_job(
+        module, params["table"] or ", ".join(params["indexes"] or ["every BRIN index"]), prepare,
+        lambda database, table, indexes: refresh_brin(database, table, indexes, params["mode"],
+                                                      params["recent_partitions"], module.check_mode,
+                                                      params["lock_timeout"], params["retries"]))
     module.exit_json(**result)
 
 

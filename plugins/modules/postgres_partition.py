@@ -242,10 +242,9 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
-from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, connect
-from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import ensure_partitions, policy_from_params
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
 
 
 def main():
@@ -270,21 +269,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    database = None
-    try:
-        table = parse_table_name(params["table"])
-        policy = policy_from_params(params)
-        database = connect(params)
-        result = ensure_partitions(database, table, policy, module.check_mode, params["lock_timeout"],
-                                   params["retries"], params["run_lock_wait"])
-    except (PgfleetError, DatabaseError) as exc:
-        module.fail_json(msg="%s: %s" % (params["table"], str(exc).strip()) if isinstance(exc, DatabaseError)
-                         else str(exc), queries=database.queries if database else [])
-    finally:
-        if database is not None:
-            database.close()
-    if not module._diff:
-        result.pop("diff")
+    result = run_job(
+        module, params["table"],
+        lambda: (parse_table_name(params["table"]), policy_from_params(params)),
+        lambda database, table, policy: ensure_partitions(database, table, policy, module.check_mode,
+                                                          params["lock_timeout"], params["retries"],
+                                                          params["run_lock_wait"]))
     module.exit_json(**result)
 
 

@@ -212,11 +212,10 @@ tables:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
-from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, connect
-from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._info import read_facts
 from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import parse_reference_time
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
 
 
 def main():
@@ -228,20 +227,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    database = None
-    try:
-        names = [parse_table_name(name) for name in params["table"] or []]
-        reference_time = parse_reference_time(params["reference_time"])
-        database = connect(params)
-        result = read_facts(database, names, reference_time)
-    except PgfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except DatabaseError as exc:
-        module.fail_json(msg="cannot read the partition facts of %s: %s"
-                         % (", ".join(params["table"] or ["the partitioned tables"]), str(exc).strip()))
-    finally:
-        if database is not None:
-            database.close()
+    result = run_job(
+        module, "cannot read the partition facts of %s" % ", ".join(params["table"] or ["the partitioned tables"]),
+        lambda: ([parse_table_name(name) for name in params["table"] or []],
+                 parse_reference_time(params["reference_time"])),
+        read_facts)
     module.exit_json(**result)
 
 
