@@ -16,19 +16,19 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._brin import (
     check_table,
     plan_refresh,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, sql
+from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, sql, sqlstate
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import (
     CatalogError,
     ExecutionError,
-    LockBusy,
     PgfleetError,
     PlanError,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._locking import (
-    autocommit_with_retries,
-    backoff_delays,
+    RETRYABLE_SQLSTATES,
     in_transaction_with_retries,
+    under_session_lock_timeout,
     validate_lock_timeout,
+    with_retries,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import TableName
 
@@ -221,28 +221,24 @@ def _rebuild(database, index: BrinIndex, composed, lock_timeout: str, retries: i
     A lock_timeout on the first lock leaves nothing; one while it waits for older transactions, after it
     built its new index, leaves that index invalid, and each further try would add another.
     """
-    delays = backoff_delays(retries)
     existing = set(_leftovers(database, index))
-    for attempt in range(retries + 1):
+
+    def attempt(number):
         try:
-            autocommit_with_retries(database, composed, lock_timeout, 0, what)
-            return
-        except (LockBusy, DatabaseError) as exc:
+            under_session_lock_timeout(database, lock_timeout, composed)
+        except DatabaseError as exc:
             left = [name for name in _leftovers(database, index) if name not in existing]
             if left:
-                cause = "lock_timeout=%s ran out" % lock_timeout if isinstance(exc, LockBusy) else str(exc).strip()
+                cause = ("lock_timeout=%s ran out" % lock_timeout if sqlstate(exc) in RETRYABLE_SQLSTATES
+                         else str(exc).strip())
                 raise ExecutionError(
                     "%s failed after building its new index (%s) and left the invalid index %s behind. A long "
                     "transaction on %s probably held it up: drop the leftover with DROP INDEX CONCURRENTLY once "
                     "that transaction ends, then run again, perhaps with a longer lock_timeout"
                     % (what, cause, ", ".join(left), index.table))
-            if not isinstance(exc, LockBusy):
-                raise
-            if attempt == retries:
-                raise LockBusy("%s: could not get its lock within lock_timeout=%s after %d attempts; a long "
-                               "transaction is probably holding it (see pg_stat_activity). Retry later or raise "
-                               "lock_timeout/retries." % (what, lock_timeout, retries + 1))
-            sleep(delays[attempt])
+            raise
+
+    with_retries(attempt, lock_timeout, retries, what, sleep=sleep)
 
 
 def visited(visit: Visit, ranges_summarized: int) -> dict:

@@ -12,11 +12,10 @@ from typing import Any, List, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils import _backup as backup
 from ansible_collections.pgfleet.partitions.plugins.module_utils import _catalog as catalog
-from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, sql, sqlstate
+from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, sql
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import (
     BackupError,
     ExecutionError,
-    LockBusy,
     PgfleetError,
     PlanError,
 )
@@ -27,12 +26,12 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import (
     partition_listing,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._locking import (
-    RETRYABLE_SQLSTATES,
     acquire_table_lock,
-    backoff_delays,
     in_transaction_with_retries,
     release_table_lock,
+    under_session_lock_timeout,
     validate_lock_timeout,
+    with_retries,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import (
     Partition,
@@ -287,34 +286,18 @@ def _what(state, operation):
 def _detach_concurrently(database, state, operation, lock_timeout, retries, sleep=time.sleep):
     """DETACH ... CONCURRENTLY outside a transaction block. When its wait for older transactions times out, the
     detach stays pending; later attempts then run FINALIZE, which waits again without blocking writers."""
-    delays = backoff_delays(retries)
-    for attempt in range(retries + 1):
-        pending = attempt > 0 and _is_pending(database, operation.schema, operation.name)
-        try:
-            if pending:
-                in_transaction_with_retries(database, lambda db: db.execute(operation.finalize, record=False),
-                                            lock_timeout, 0, _what(state, operation), sleep)
-                database.queries.append(database.as_string(operation.finalize))
-                return
-            database.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_timeout)), record=False)
-            try:
-                if attempt == 0:
-                    database.queries.append(database.as_string(operation.statement))
-                database.execute(operation.statement, record=False)
-                return
-            finally:
-                database.execute("RESET lock_timeout", record=False)
-        except LockBusy:
-            pass
-        except DatabaseError as exc:
-            if sqlstate(exc) not in RETRYABLE_SQLSTATES:
-                raise
-        if attempt == retries:
-            raise LockBusy(
-                "%s: the concurrent detach could not finish within lock_timeout=%s after %d attempts; a long "
-                "transaction is probably using the table (see pg_stat_activity). Writers were not blocked; a detach "
-                "left pending is finished by the next run." % (_what(state, operation), lock_timeout, retries + 1))
-        sleep(delays[attempt])
+    def attempt(number):
+        if number > 0 and _is_pending(database, operation.schema, operation.name):
+            in_transaction_with_retries(database, lambda db: db.execute(operation.finalize, record=False),
+                                        lock_timeout, 0, _what(state, operation), sleep)
+            database.queries.append(database.as_string(operation.finalize))
+            return
+        if number == 0:
+            database.queries.append(database.as_string(operation.statement))
+        under_session_lock_timeout(database, lock_timeout, operation.statement, record=False)
+
+    with_retries(attempt, lock_timeout, retries, _what(state, operation), sleep=sleep, advice=(
+        "Writers were not blocked; a detach left pending is finished by the next run."))
 
 
 def _run_statement(database, statement, lock_timeout, retries, what):

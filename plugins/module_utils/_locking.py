@@ -32,48 +32,46 @@ def backoff_delays(retries, base=0.2, cap=5.0, rng=random.random):
     return [min(cap, base * (2 ** attempt)) * (0.5 + rng()) for attempt in range(retries)]
 
 
-def in_transaction_with_retries(database, work, lock_timeout, retries, what, sleep=time.sleep):
-    """Run work(database) in one transaction under lock_timeout, retrying when a lock is not granted.
-
-    Each attempt is a whole transaction, so a failed one leaves nothing behind. `what` names the object
-    for the error message.
-    """
+def with_retries(attempt, lock_timeout, retries, what, advice=None, sleep=time.sleep):
+    """Call attempt(number) until it gets its locks: a lock_timeout or deadlock error (or LockBusy from a
+    nested attempt) means another try after a backoff, anything else goes up at once. `what` names the object
+    for the error message; `advice` replaces its closing sentence."""
     delays = backoff_delays(retries)
-    for attempt in range(retries + 1):
+    for number in range(retries + 1):
         try:
-            with database.transaction():
-                database.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)), record=False)
-                return work(database)
+            return attempt(number)
+        except LockBusy:
+            pass
         except DatabaseError as exc:
             if sqlstate(exc) not in RETRYABLE_SQLSTATES:
                 raise
-            if attempt == retries:
-                raise LockBusy(
-                    "%s: could not get the locks it needs within lock_timeout=%s after %d attempts; a long "
-                    "transaction is probably holding them (see pg_stat_activity). Retry later or raise "
-                    "lock_timeout/retries." % (what, lock_timeout, retries + 1)
-                )
-            sleep(delays[attempt])
+        if number == retries:
+            raise LockBusy(
+                "%s: could not get the locks it needs within lock_timeout=%s after %d attempts; a long "
+                "transaction is probably holding them (see pg_stat_activity). %s"
+                % (what, lock_timeout, retries + 1, advice or "Retry later or raise lock_timeout/retries.")
+            )
+        sleep(delays[number])
 
 
-def autocommit_with_retries(database, statement, lock_timeout, retries, what, sleep=time.sleep):
-    """Run one statement that cannot run in a transaction block (e.g. DETACH ... CONCURRENTLY) with retries."""
-    delays = backoff_delays(retries)
+def in_transaction_with_retries(database, work, lock_timeout, retries, what, sleep=time.sleep):
+    """Run work(database) in one transaction under lock_timeout, retrying when a lock is not granted.
+
+    Each attempt is a whole transaction, so a failed one leaves nothing behind.
+    """
+    def attempt(number):
+        with database.transaction():
+            database.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)), record=False)
+            return work(database)
+
+    return with_retries(attempt, lock_timeout, retries, what, sleep=sleep)
+
+
+def under_session_lock_timeout(database, lock_timeout, statement, record=True):
+    """One statement outside a transaction block (e.g. ... CONCURRENTLY) under lock_timeout."""
     database.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_timeout)), record=False)
     try:
-        for attempt in range(retries + 1):
-            try:
-                database.execute(statement)
-                return
-            except DatabaseError as exc:
-                if sqlstate(exc) not in RETRYABLE_SQLSTATES:
-                    raise
-                if attempt == retries:
-                    raise LockBusy(
-                        "%s: could not get the locks it needs within lock_timeout=%s after %d attempts."
-                        % (what, lock_timeout, retries + 1)
-                    )
-                sleep(delays[attempt])
+        return database.execute(statement, record=record)
     finally:
         database.execute("RESET lock_timeout", record=False)
 
