@@ -10,14 +10,14 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._facts import r
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import TableName
 
 
-def read_facts(database, names, reference_time):
+def read_facts(database, names, reference_time, with_sizes=True):
     """The module's result: every named table (all partitioned tables when none is named), read with SELECTs."""
     catalog.prepare_session(database)
     if not names:
         names = [TableName(schema, name) for schema, name in catalog.list_partitioned_tables(database)]
     states = {}
     for name in names:
-        state = catalog.read_table(database, name, with_sizes=True, with_max_key=reference_time is None)
+        state = catalog.read_table(database, name, with_sizes=with_sizes, with_max_key=reference_time is None)
         states["%s.%s" % (state.schema, state.name)] = state
     # Every reference is checked against its key before the first count(*) of a default partition scans rows.
     references = {qualified: reference_for(state, reference_time) for qualified, state in states.items()}

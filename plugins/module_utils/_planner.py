@@ -117,11 +117,13 @@ def _plan_range(state, policy):
     validate_template(policy.name_template, {"parent", "suffix"} | set(grid.fields(current)))
     offsets = [0] + list(range(1, policy.premake + 1)) + list(range(-1, -policy.backfill - 1, -1))
     existing = [p for p in state.partitions if isinstance(p.bounds, RangeBounds)]
+    # Exact matches are the common case; looking them up first keeps a plan over thousands of partitions linear.
+    exact = {p.bounds for p in existing}
     actions = []
     for offset in offsets:
         start = grid.shift(current, offset)
         bounds = RangeBounds(grid.to_key(start), grid.to_key(grid.shift(start, 1)))
-        if any(p.bounds.contains(bounds) for p in existing):
+        if bounds in exact or any(p.bounds.contains(bounds) for p in existing):
             continue
         clash = next((p for p in existing if p.bounds.overlaps(bounds)), None)
         name = partition_name(state.name, grid.suffix(start), policy.name_template, grid.fields(start))

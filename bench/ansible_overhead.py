@@ -1,0 +1,117 @@
+"""Benchmark 5: what Ansible adds around the engine.
+
+Hosts are local aliases (`ansible_connection: local`, the bench venv's Python as the interpreter), each with its
+own database holding a complete 30-day set, so the postgres_partition task has nothing to do.
+- Per task on one host: bench/ansible/alternate.yml runs ping and the no-op postgres_partition task alternately,
+  five times each; the bench_timer callback records each task's time on the host (start to result).
+- Fleet: bench/ansible/ping.yml and partition.yml (one task each) on N = 1, 4 and 16 hosts with forks 4; the
+  wall time of the ansible-playbook process divided by N.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import sets
+from harness import COLLECTIONS_ROOT, REPO, Bench, ratio, summary
+
+NAME = "ansible_overhead"
+TITLE = "Ansible overhead: the no-op postgres_partition task vs ping"
+FLEET = (1, 4, 16)
+FORKS = 4
+DAYS = 30
+PLAYBOOKS = REPO / "bench" / "ansible"
+TARGET_RATIO = 1.5
+
+
+def ansible_playbook() -> str:
+    for candidate in (REPO / ".venv" / "bin" / "ansible-playbook", Path("/tmp/probe-venv/bin/ansible-playbook")):
+        if candidate.exists():
+            return str(candidate)
+    raise SystemExit("ansible-playbook is in neither .venv/bin nor /tmp/probe-venv/bin: run `make venv`")
+
+
+def host_name(number: int) -> str:
+    return f"h{number:02d}"
+
+
+def prepare_hosts(bench: Bench) -> None:
+    for number in range(1, max(FLEET) + 1):
+        db = bench.fresh_database(f"ansible_{host_name(number)}")
+        sets.create_events(bench, db)
+        sets.add_daily_partitions(bench, db, "events", [sets.today() + dt.timedelta(days=offset)
+                                                        for offset in range(4 - DAYS + 1, 5)])
+
+
+def write_inventory(bench: Bench, hosts: int) -> Path:
+    inventory = {"all": {"children": {"bench": {
+        "hosts": {host_name(n): {"bench_db": f"ansible_{host_name(n)}"} for n in range(1, hosts + 1)},
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                 "bench_socket": bench.server.socket_dir, "bench_port": bench.server.port},
+    }}}}
+    path = bench.scratch / f"inventory-{hosts}.yml"
+    path.write_text(json.dumps(inventory))  # JSON is YAML
+    return path
+
+
+def play(bench: Bench, playbook: str, hosts: int) -> tuple[float, list[dict]]:
+    """ansible-playbook as a process: (wall seconds, per-host task timings from the bench_timer callback)."""
+    home = bench.scratch / "ansible-home"
+    timings = bench.scratch / "timings.json"
+    config = bench.scratch / "ansible.cfg"
+    config.write_text("# benchmark 5: settings come from the environment\n")
+    env = dict(os.environ, ANSIBLE_HOME=str(home), ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
+               ANSIBLE_REMOTE_TMP=str(home / "remote-tmp"), ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_ROOT),
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_CALLBACK_PLUGINS=str(PLAYBOOKS / "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="bench_timer", ANSIBLE_FORKS=str(FORKS), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_RETRY_FILES_ENABLED="false", ANSIBLE_CONFIG=str(config), PGFLEET_BENCH_TIMINGS=str(timings))
+    env.pop("PYTHONPATH", None)
+    started = time.perf_counter()
+    done = subprocess.run([ansible_playbook(), "-i", str(write_inventory(bench, hosts)), str(PLAYBOOKS / playbook)],
+                          cwd=bench.scratch, env=env, capture_output=True, text=True, timeout=900, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0 or "changed=1" in done.stdout:
+        raise RuntimeError(f"{playbook} on {hosts} hosts: rc {done.returncode}\n{done.stdout}\n{done.stderr}")
+    return elapsed, json.loads(timings.read_text())
+
+
+def run(bench: Bench, repetitions: int) -> dict:
+    prepare_hosts(bench)
+    play(bench, "alternate.yml", 1)  # warm: ansible's caches, the module's first compile
+    per_task = {"ansible.builtin.ping": [], "pgfleet.partitions.postgres_partition": []}
+    fleet_times = {(kind, hosts): [] for kind in ("ping", "partition") for hosts in FLEET}
+    for repetition in range(repetitions):
+        for entry in play(bench, "alternate.yml", 1)[1]:
+            if entry["action"] in per_task:
+                per_task[entry["action"]].append(entry["seconds"])
+        for hosts in FLEET:
+            for kind in ("ping", "partition"):
+                fleet_times[(kind, hosts)].append(play(bench, f"{kind}.yml", hosts)[0])
+    for number in range(1, max(FLEET) + 1):
+        bench.server.psql(f"DROP DATABASE ansible_{host_name(number)}")
+    ping, partition = (summary(per_task[action]) for action in per_task)
+    task_ratio = ratio(partition, ping)
+    fleet = []
+    for hosts in FLEET:
+        entry = {"hosts": hosts}
+        for kind in ("ping", "partition"):
+            entry[kind] = summary(fleet_times[(kind, hosts)])
+            entry[f"{kind}_per_host"] = summary([seconds / hosts for seconds in fleet_times[(kind, hosts)]])
+        entry["ratio"] = ratio(entry["partition"], entry["ping"])
+        fleet.append(entry)
+    return {
+        "name": NAME, "title": TITLE, "repetitions": repetitions, "forks": FORKS,
+        "task": {"ping": ping, "partition": partition, "ratio": task_ratio},
+        "fleet": fleet,
+        "targets": [
+            {"text": f"Ansible: the no-op postgres_partition task at most {TARGET_RATIO}x ping (per task, one host)",
+             "value": task_ratio["median"], "limit": TARGET_RATIO, "met": task_ratio["median"] <= TARGET_RATIO,
+             "ratio": task_ratio},
+        ],
+    }
