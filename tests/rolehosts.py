@@ -29,7 +29,7 @@ RECAP = re.compile(r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+
 
 def require_host_python():
     """Skip (fail under CI) where the host Python cannot import psycopg2."""
-    probe = subprocess.run([HOST_PYTHON, "-c", "import psycopg2"], capture_output=True)
+    probe = subprocess.run([HOST_PYTHON, "-c", "import psycopg2"], capture_output=True, check=False)
     if probe.returncode != 0:
         message = f"{HOST_PYTHON} cannot import psycopg2: apt-get install python3-psycopg2"
         if os.environ.get("CI") == "true":
@@ -87,7 +87,7 @@ class Host:
         os.chmod(self.root, 0o755)
         for directory in SYSTEM_DIRS:
             (self.root / directory).mkdir(parents=True, exist_ok=True)
-        for parent in {self.root / "etc", self.root / "usr", self.root / "usr/local", self.root / "var"}:
+        for parent in (self.root / "etc", self.root / "usr", self.root / "usr/local", self.root / "var"):
             os.chmod(parent, 0o755)
 
     def path(self, relative: str) -> Path:
@@ -138,7 +138,7 @@ class Host:
                            ANSIBLE_HOME=str(self.controller / "ansible-home"))
         completed = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), *args, playbook],
-            capture_output=True, text=True, timeout=600, env=environment, cwd=self.controller,
+            capture_output=True, text=True, timeout=600, env=environment, cwd=self.controller, check=False,
         )
         output = completed.stdout + completed.stderr
         # The end of a failed run says what failed; verbose runs are long.
@@ -151,7 +151,7 @@ class Host:
 
     def runner(self, *args: str) -> subprocess.CompletedProcess:
         """The installed runner, as cron would start it: as the run user, with the launcher's Python."""
-        return subprocess.run(self.runner_command(*args), capture_output=True, text=True, timeout=300)
+        return subprocess.run(self.runner_command(*args), capture_output=True, text=True, timeout=300, check=False)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -200,7 +200,7 @@ def sample_policy(dbname: str, **extra: dict) -> list[dict]:
         {"table": "appointments", "list_partitions": {"active": [False], "completed": [True]}},
         {"table": "appointments_by_patient", "hash_modulus": 4},
     ]
-    return [{"db": dbname, **item, **extra.get(item["table"].split(".")[-1], {})} for item in items]
+    return [{"db": dbname, **item, **extra.get(item["table"].rsplit(".", maxsplit=1)[-1], {})} for item in items]
 
 
 def months(server: pgservers.PgServer, dbname: str, first: int, last: int) -> list[str]:

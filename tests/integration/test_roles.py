@@ -160,7 +160,7 @@ def watch_processes(command: list[str]) -> tuple[subprocess.CompletedProcess, li
     samples = []
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while process.poll() is None:
-        samples.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+        samples.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout)
         time.sleep(0.01)
     stdout, stderr = process.communicate()
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr), samples
