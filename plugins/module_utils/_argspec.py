@@ -25,6 +25,29 @@ CONNECTION_OPTIONS = dict(
 )
 
 
+# The options of a partition policy, shared by postgres_partition and postgres_partition_convert.
+PARTITION_POLICY_OPTIONS = dict(
+    interval=dict(type="str"),
+    epoch=dict(type="str", choices=["seconds", "milliseconds"]),
+    premake=dict(type="int", default=12),
+    backfill=dict(type="int", default=0),
+    reference_time=dict(type="raw"),
+    timezone=dict(type="str", default="UTC"),
+    name_template=dict(type="str"),
+    default_partition=dict(type="bool", default=False),
+    list_partitions=dict(type="dict"),
+    hash_modulus=dict(type="int"),
+    tablespace=dict(type="str"),
+)
+
+# How DDL waits for its locks, and for another run on the same table.
+LOCKING_OPTIONS = dict(
+    lock_timeout=dict(type="str", default="3s"),
+    retries=dict(type="int", default=5),
+    run_lock_wait=dict(type="int", default=60),
+)
+
+
 def argument_spec(**module_options):
     """The connection options plus a module's own options."""
     spec = {name: dict(option) for name, option in CONNECTION_OPTIONS.items()}

@@ -241,7 +241,11 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
+from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import (
+    LOCKING_OPTIONS,
+    PARTITION_POLICY_OPTIONS,
+    argument_spec,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import ensure_partitions, policy_from_params
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
@@ -251,20 +255,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
             table=dict(type="str", required=True),
-            interval=dict(type="str"),
-            epoch=dict(type="str", choices=["seconds", "milliseconds"]),
-            premake=dict(type="int", default=12),
-            backfill=dict(type="int", default=0),
-            reference_time=dict(type="raw"),
-            timezone=dict(type="str", default="UTC"),
-            name_template=dict(type="str"),
-            default_partition=dict(type="bool", default=False),
-            list_partitions=dict(type="dict"),
-            hash_modulus=dict(type="int"),
-            tablespace=dict(type="str"),
-            lock_timeout=dict(type="str", default="3s"),
-            retries=dict(type="int", default=5),
-            run_lock_wait=dict(type="int", default=60),
+            **dict(PARTITION_POLICY_OPTIONS, **LOCKING_OPTIONS)
         ),
         supports_check_mode=True,
     )

@@ -334,7 +334,11 @@ skipped_reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
+from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import (
+    LOCKING_OPTIONS,
+    PARTITION_POLICY_OPTIONS,
+    argument_spec,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._convert import request_from_params
 from ansible_collections.pgfleet.partitions.plugins.module_utils._convert_db import convert
 from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import policy_from_params
@@ -349,22 +353,9 @@ def main():
             state=dict(type="str", required=True, choices=["prepared", "filled", "swapped", "rolled_back"]),
             strategy=dict(type="str", choices=["range", "list", "hash"]),
             column=dict(type="str"),
-            interval=dict(type="str"),
-            epoch=dict(type="str", choices=["seconds", "milliseconds"]),
-            premake=dict(type="int", default=12),
-            backfill=dict(type="int", default=0),
-            reference_time=dict(type="raw"),
-            timezone=dict(type="str", default="UTC"),
-            name_template=dict(type="str"),
-            default_partition=dict(type="bool", default=False),
-            list_partitions=dict(type="dict"),
-            hash_modulus=dict(type="int"),
-            tablespace=dict(type="str"),
             batch_size=dict(type="int", default=10000),
             sleep=dict(type="float", default=0),
-            lock_timeout=dict(type="str", default="3s"),
-            retries=dict(type="int", default=5),
-            run_lock_wait=dict(type="int", default=60),
+            **dict(PARTITION_POLICY_OPTIONS, **LOCKING_OPTIONS)
         ),
         supports_check_mode=True,
     )

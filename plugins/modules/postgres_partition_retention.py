@@ -271,7 +271,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
+from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import LOCKING_OPTIONS, argument_spec
 from ansible_collections.pgfleet.partitions.plugins.module_utils._detach import enforce_retention, policy_from_params
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
@@ -289,9 +289,7 @@ def main():
             pg_dump_path=dict(type="path"),
             concurrently=dict(type="str", choices=["auto", "always", "never"], default="auto"),
             reference_time=dict(type="raw"),
-            lock_timeout=dict(type="str", default="3s"),
-            retries=dict(type="int", default=5),
-            run_lock_wait=dict(type="int", default=60),
+            **LOCKING_OPTIONS
         ),
         supports_check_mode=True,
     )
