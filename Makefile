@@ -12,7 +12,7 @@ endif
 
 GATES := yamllint ansible-lint ruff changelog ansible-doc build sanity system-packages pytest molecule
 
-.PHONY: help venv test lint doc $(GATES) clean distclean demo demo-clean bench
+.PHONY: help venv test lint doc $(GATES) clean distclean demo demo-clean report-screenshot bench
 
 help:
 	@echo "make test          every gate, then a summary (what CI runs)"
@@ -21,7 +21,7 @@ help:
 	@echo "make doc           = make ansible-doc"
 	@echo "make venv          create or refresh .venv (automatic for the targets above)"
 	@echo "make clean         remove tests/output and build artefacts; make distclean also removes .venv"
-	@echo "make demo | demo-clean | bench"
+	@echo "make demo | demo-clean | report-screenshot | bench"
 	@echo "logs: tests/output/logs/<gate>.log"
 
 venv:
@@ -59,6 +59,10 @@ demo:
 
 demo-clean:
 	$(call run_if_present,scripts/demo-clean)
+
+# The README's picture of the report make demo writes (docs/img/report.png).
+report-screenshot:
+	@scripts/report-screenshot
 
 bench:
 	$(call run_if_present,bench/run)

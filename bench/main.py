@@ -17,6 +17,7 @@ from pathlib import Path
 import ansible_overhead
 import brin_refresh
 import create_partitions
+import fleet_report
 import harness
 import noop_maintenance
 import plots
@@ -24,9 +25,10 @@ import production_impact
 import report
 
 BENCHMARKS = {module.NAME: module
-              for module in (noop_maintenance, create_partitions, production_impact, brin_refresh, ansible_overhead)}
+              for module in (noop_maintenance, create_partitions, production_impact, brin_refresh, ansible_overhead,
+                             fleet_report)}
 REPETITIONS = {noop_maintenance.NAME: 5, create_partitions.NAME: 4, production_impact.NAME: 4,
-               brin_refresh.NAME: 4, ansible_overhead.NAME: 3}
+               brin_refresh.NAME: 4, ansible_overhead.NAME: 3, fleet_report.NAME: 5}
 RESULTS = harness.REPO / "bench" / "results"
 
 

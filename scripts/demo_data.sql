@@ -3,7 +3,8 @@
 -- the policy adopts those partitions, creates the months ahead and, where it has a retention, removes the oldest.
 -- An appointments table LIST-partitioned by is_completed and one HASH-partitioned in 4 start without partitions;
 -- a users table LIST-partitioned by role starts with every row in its default partition, which the policy's LIST
--- partitions take over (the rows move into them).
+-- partitions take over (the rows move into them), all but a dozen auditors, a role the policy does not list: they
+-- stay in the default partition, and the report shows them.
 
 SET TIME ZONE 'UTC';
 
@@ -75,4 +76,5 @@ INSERT INTO sleep_metrics (user_id, sleep_date, minutes)
 INSERT INTO users (id, role, name)
     SELECT n, (ARRAY['patient', 'patient', 'patient', 'clinician', 'admin'])[1 + n % 5], 'user ' || n
     FROM generate_series(1, 5000) AS n;
+INSERT INTO users (id, role, name) SELECT n, 'auditor', 'auditor ' || n FROM generate_series(5001, 5012) AS n;
 ANALYZE;

@@ -147,20 +147,26 @@ def brin_facts(row) -> dict:
             "pages_per_range": pages_per_range}
 
 
-def table_facts(state, reference, default_rows, brin_rows) -> dict:
+def table_facts(state, reference, default_rows, brin_rows, health=None) -> dict:
     """Everything postgres_partition_info says about one partition set, ready for exit_json.
 
     `reference` comes from reference_for; `default_rows` is the exact row count of the default partition (None
-    when the set has none); `brin_rows` are the rows _catalog.brin_indexes found for this set.
+    when the set has none); `brin_rows` are the rows _catalog.brin_indexes found for this set; `health`, when
+    read, is what _catalog.table_health found for it: (parent analyzed, when, {(schema, partition): [indexes]}).
     """
-    return {
+    missing = health[2] if health else {}
+    partitions = []
+    for partition in ordered(state.partitions):
+        facts = dict(partition_facts(partition), size_bytes=partition.size_bytes,
+                     rows_estimate=partition.rows_estimate)
+        if health is not None:
+            facts["missing_indexes"] = missing.get((partition.schema, partition.name), [])
+        partitions.append(facts)
+    facts = {
         "strategy": state.strategy,
         "key": state.key,
         "key_type": state.key_type,
-        "partitions": [
-            dict(partition_facts(p), size_bytes=p.size_bytes, rows_estimate=p.rows_estimate)
-            for p in ordered(state.partitions)
-        ],
+        "partitions": partitions,
         "default_rows": default_rows,
         "gaps": [jsonable({"lower": gap.lower, "upper": gap.upper, "after": gap.after, "before": gap.before})
                  for gap in find_gaps(state.partitions)],
@@ -168,3 +174,6 @@ def table_facts(state, reference, default_rows, brin_rows) -> dict:
         "reference": jsonable(reference),
         "brin_indexes": [brin_facts(row) for row in brin_rows],
     }
+    if health is not None:
+        facts.update(parent_analyzed=health[0], parent_last_analyzed=jsonable(instant(health[1])))
+    return facts

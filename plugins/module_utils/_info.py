@@ -10,8 +10,12 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._facts import r
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import TableName
 
 
-def read_facts(database, names, reference_time, with_sizes=True):
-    """The module's result: every named table (all partitioned tables when none is named), read with SELECTs."""
+def read_facts(database, names, reference_time, with_sizes=True, with_health=True):
+    """The module's result: every named table (all partitioned tables when none is named), read with SELECTs.
+
+    with_health adds what the fleet report judges (parent analyzed, partitions lacking the parent's indexes, the
+    settings); the runner, which records runway and default rows only, leaves it out.
+    """
     catalog.prepare_session(database)
     if not names:
         names = [TableName(schema, name) for schema, name in catalog.list_partitioned_tables(database)]
@@ -21,11 +25,17 @@ def read_facts(database, names, reference_time, with_sizes=True):
         states["%s.%s" % (state.schema, state.name)] = state
     # Every reference is checked against its key before the first count(*) of a default partition scans rows.
     references = {qualified: reference_for(state, reference_time) for qualified, state in states.items()}
-    brin = catalog.brin_indexes(database, [state.oid for state in states.values()])
+    oids = [state.oid for state in states.values()]
+    brin = catalog.brin_indexes(database, oids)
+    health = catalog.table_health(database, oids) if with_health else {}
     tables = {}
     for qualified, state in states.items():
         default = state.default_partition
         default_rows = catalog.count_rows(database, default.schema, default.name) if default else None
-        tables[qualified] = table_facts(state, references[qualified], default_rows, brin[state.oid])
-    return {"changed": False, "tables": tables, "in_recovery": catalog.in_recovery(database),
-            "queries": database.queries}
+        tables[qualified] = table_facts(state, references[qualified], default_rows, brin[state.oid],
+                                        health.get(state.oid))
+    recovering, settings = catalog.server_facts(database, with_settings=with_health)
+    result = {"changed": False, "tables": tables, "in_recovery": recovering, "queries": database.queries}
+    if settings is not None:
+        result["settings"] = settings
+    return result

@@ -224,7 +224,8 @@ def metrics_text(status):
 
 def _record_facts(database, item, entry):
     """Runway and default-partition rows after a run, for the status file and the metrics."""
-    tables = read_facts(database, [parse_table_name(item["table"])], None, with_sizes=False)["tables"]
+    tables = read_facts(database, [parse_table_name(item["table"])], None, with_sizes=False,
+                        with_health=False)["tables"]
     facts = next(iter(tables.values()))
     runway = facts.get("runway") or {}
     entry["runway"] = {"partitions": runway.get("partitions"), "until": runway.get("until"),

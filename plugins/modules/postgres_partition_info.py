@@ -91,6 +91,14 @@ in_recovery:
   description: Whether the server is a hot standby (C(pg_is_in_recovery())).
   returned: always
   type: bool
+settings:
+  description:
+    - Server settings that decide whether partitioning pays off for queries, as the module's session sees them
+      (so with the database's and the role's own settings applied).
+    - C(enable_partition_pruning) is C(on) or C(off); with C(off) every query scans every partition.
+  returned: always
+  type: dict
+  sample: {enable_partition_pruning: "on"}
 queries:
   description: Statements that changed something; always empty, as the module runs SELECTs only.
   returned: always
@@ -128,12 +136,15 @@ tables:
               C(rows_estimate) (C(reltuples), 0 before the first ANALYZE) and its bounds as C(lower)/C(upper)
               (ISO text for time keys, C(MINVALUE)/C(MAXVALUE) when unbounded), C(values) or
               C(modulus)/C(remainder).
+            - C(missing_indexes) lists the parent's indexes the partition has no attached index for, which
+              C(CREATE INDEX ON ONLY) leaves until each partition's index is attached (the parent's index stays
+              invalid meanwhile); empty when it has them all.
           type: list
           elements: dict
           returned: always
           sample:
             - {name: raw_ingestions_2025_01, schema: public, is_default: false, lower: "2025-01-01T00:00:00+00:00",
-               upper: "2025-02-01T00:00:00+00:00", size_bytes: 16384, rows_estimate: 0}
+               upper: "2025-02-01T00:00:00+00:00", size_bytes: 16384, rows_estimate: 0, missing_indexes: []}
         default_rows:
           description: The exact number of rows in the default partition (a C(count(*)) of it); null when the set
             has no default partition, so 0 means a default partition that is empty.
@@ -194,6 +205,20 @@ tables:
           type: raw
           returned: always
           sample: "2025-01-27T10:15:00+00:00"
+        parent_analyzed:
+          description:
+            - Whether the partitioned table itself was ever analyzed (C(pg_class.reltuples) is no longer -1, or the
+              statistics views hold an analyze time). Autovacuum never analyzes a partitioned table, and without
+              its statistics the planner misjudges joins and aggregates over the whole set; run C(ANALYZE) on it.
+          type: bool
+          returned: always
+        parent_last_analyzed:
+          description: When the partitioned table was last analyzed, by hand or by autovacuum, as the statistics
+            views say (ISO text in UTC); null when they do not know, as on a hot standby or after a statistics
+            reset.
+          type: str
+          returned: always
+          sample: "2025-01-27T03:00:12.345678+00:00"
         brin_indexes:
           description:
             - The BRIN indexes of the set (the partitioned table and every partition, at any depth), from one

@@ -215,3 +215,30 @@ def test_a_wrong_password_over_tcp_fails_clearly_without_the_password(pg, module
     assert "password authentication failed" in result["msg"]
     output = json.dumps(result)
     assert wrong not in output and pgservers.PASSWORD not in output
+
+
+def test_what_the_fleet_report_judges_analyze_missing_indexes_and_pruning(pg, module_runner):
+    create_monthly(pg, "readings", dt.date(2025, 1, 1), 3)
+    create_monthly(pg, "visits", dt.date(2025, 1, 1), 2)
+    # ON ONLY leaves the parent's index invalid until each partition's index is attached: here only January's.
+    pg.sql("""
+        CREATE INDEX readings_id_idx ON ONLY readings (id);
+        CREATE INDEX readings_2025_01_id_idx ON readings_2025_01 (id);
+        ALTER INDEX readings_id_idx ATTACH PARTITION readings_2025_01_id_idx;
+        CREATE INDEX readings_created_at_idx ON readings (created_at);
+        CREATE INDEX visits_id_idx ON visits (id);
+        INSERT INTO visits VALUES (1, '2025-01-02 00:00+00');
+        ANALYZE visits;
+    """)
+    pg.sql("ALTER DATABASE %s SET enable_partition_pruning = off" % pg.name)
+    result = module_runner(MODULE, pg.params(table=["readings", "visits"]))
+    assert result["settings"] == {"enable_partition_pruning": "off"}
+    readings, visits = result["tables"]["public.readings"], result["tables"]["public.visits"]
+    assert [(p["name"], p["missing_indexes"]) for p in readings["partitions"]] == [
+        ("readings_2025_01", []), ("readings_2025_02", ["readings_id_idx"]),
+        ("readings_2025_03", ["readings_id_idx"])]
+    assert [p["missing_indexes"] for p in visits["partitions"]] == [[], []]
+    assert (readings["parent_analyzed"], readings["parent_last_analyzed"]) == (False, None)
+    assert visits["parent_analyzed"] is True
+    analyzed = dt.datetime.fromisoformat(visits["parent_last_analyzed"])
+    assert abs((analyzed - pg.value("SELECT now()")).total_seconds()) < 300

@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: pgfleet.partitions contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: partition_report
+short_description: Judge and render the fleet partition report as one self-contained HTML page
+version_added: 0.1.0
+description:
+  - Takes what C(playbooks/report.yml) gathered on each host (the results of
+    M(pgfleet.partitions.postgres_partition_info) per policy table and the runner's status file) and returns the
+    report as HTML, with the state of every table and the findings that made it.
+  - The page has no external scripts, fonts, styles or images; its timelines are inline SVG.
+  - A table is C(critical) when its runway is below the host's O(_input.min_runway), no partition holds the
+    reference, a scheduled job has not succeeded within its period, its default partition holds at least
+    O(default_rows_critical) rows, or it cannot be read; an unreachable or failed host is C(critical).
+    Gaps, a few rows in the default partition, a runway close to the minimum, C(enable_partition_pruning) off, a
+    parent never analyzed and partitions without the parent's indexes are C(warning).
+positional: now
+options:
+  _input:
+    description:
+      - Host name to what was gathered there, or null when the play never reached the host.
+      - Each value has C(info) (the registered loop of M(pgfleet.partitions.postgres_partition_info) over the
+        resolved policy items), C(status) (the parsed status file, or null), C(min_runway),
+        C(job_max_age_hours), and C(unreachable), C(failed), C(msg) when the host could not be read.
+    type: dict
+    required: true
+  now:
+    description: The time of the report, ISO 8601; job ages are measured from it. Default, the controller's clock.
+    type: str
+  runway_warning:
+    description: A table with fewer partitions ahead is C(warning); default, the host's C(min_runway) plus one.
+    type: int
+  default_rows_critical:
+    description: Rows in a default partition from which the table is C(critical) rather than C(warning).
+    type: int
+    default: 10000
+  title:
+    description: The page's title.
+    type: str
+    default: Partition report
+author:
+  - pgfleet.partitions contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Write the report on the controller
+  ansible.builtin.copy:
+    content: "{{ (gathered | pgfleet.partitions.partition_report).html }}"
+    dest: ./partition-report.html
+    mode: "0644"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+_value:
+  description: The report.
+  type: dict
+  contains:
+    html:
+      description: The page.
+      type: str
+    state:
+      description: The worst state of any row, C(ok), C(warning) or C(critical).
+      type: str
+    counts:
+      description: The number of rows per state.
+      type: dict
+    critical:
+      description: "One line per critical row: C(host db/table: findings)."
+      type: list
+      elements: str
+"""
+
+import datetime as dt  # noqa: E402 (documentation first, as in modules)
+
+from ansible.errors import AnsibleFilterError  # noqa: E402
+
+from ansible_collections.pgfleet.partitions.plugins.plugin_utils import _report as report  # noqa: E402
+
+
+def _thresholds(gathered, runway_warning, default_rows_critical):
+    gathered = gathered or {}
+    defaults = report.Thresholds()
+    return report.Thresholds(
+        min_runway=int(gathered.get("min_runway", defaults.min_runway)),
+        runway_warning=None if runway_warning is None else int(runway_warning),
+        default_rows_critical=int(default_rows_critical),
+        job_max_age_hours=dict(defaults.job_max_age_hours, **(gathered.get("job_max_age_hours") or {})),
+    )
+
+
+def partition_report(hosts, now=None, runway_warning=None, default_rows_critical=10000, title="Partition report"):
+    if not isinstance(hosts, dict):
+        raise AnsibleFilterError("partition_report expects a mapping of host name to gathered facts, got %s"
+                                 % type(hosts).__name__)
+    moment = report.parse_instant(now) if now else dt.datetime.now(dt.timezone.utc)
+    if moment is None:
+        raise AnsibleFilterError("partition_report: now=%r is not an ISO 8601 date-time" % (now,))
+    thresholds = {host: _thresholds(gathered, runway_warning, default_rows_critical)
+                  for host, gathered in hosts.items()}
+    rows = report.judge(dict(hosts), moment, thresholds)
+    return {
+        "html": report.render(rows, moment, title),
+        "state": report.worst(row.state for row in rows),
+        "counts": {state: sum(1 for row in rows if row.state == state)
+                   for state in (report.OK, report.WARNING, report.CRITICAL)},
+        "critical": ["%s %s: %s" % (row.host, "%s/%s" % (row.database, row.table) if row.table else "(host)",
+                                    "; ".join(f.text for f in row.findings if f.state == report.CRITICAL))
+                     for row in rows if row.state == report.CRITICAL],
+    }
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"partition_report": partition_report}
