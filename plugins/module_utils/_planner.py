@@ -113,6 +113,8 @@ def _reference(state, policy, grid):
 def _plan_range(state, policy):
     grid = grid_for(state, policy)
     reference = _reference(state, policy, grid)
+    if isinstance(grid, TimeGrid):
+        grid.check_hours_around(reference)
     current = grid.floor(reference)
     validate_template(policy.name_template, {"parent", "suffix"} | set(grid.fields(current)))
     offsets = [0] + list(range(1, policy.premake + 1)) + list(range(-1, -policy.backfill - 1, -1))
@@ -123,6 +125,8 @@ def _plan_range(state, policy):
     for offset in offsets:
         start = grid.shift(current, offset)
         bounds = RangeBounds(grid.to_key(start), grid.to_key(grid.shift(start, 1)))
+        if bounds.lower == bounds.upper:
+            continue  # a day the zone skipped (Pacific/Apia, 2011-12-30): it holds no instant, so no rows
         if bounds in exact or any(p.bounds.contains(bounds) for p in existing):
             continue
         clash = next((p for p in existing if p.bounds.overlaps(bounds)), None)

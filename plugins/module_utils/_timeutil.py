@@ -34,6 +34,21 @@ def _add_months(day, months):
     return day.replace(year=index // 12, month=index % 12 + 1, day=1)
 
 
+def _fractional_offset_change(tz, first_year, last_year):
+    """(about when, by how much) of the first change of the zone's UTC offset by a fraction of an hour between
+    the two years, sampled daily; None when every change is whole hours."""
+    moment = dt.datetime(first_year, 1, 1, tzinfo=UTC)
+    end = dt.datetime(last_year, 1, 1, tzinfo=UTC)
+    offset = moment.astimezone(tz).utcoffset()
+    while moment < end:
+        moment += dt.timedelta(days=1)
+        following = moment.astimezone(tz).utcoffset()
+        if (following - offset).total_seconds() % 3600:
+            return moment, abs(following - offset)
+        offset = following
+    return None
+
+
 class TimeGrid(object):
     """Buckets of a calendar interval whose boundaries are wall-clock times in one time zone.
 
@@ -70,6 +85,27 @@ class TimeGrid(object):
             while self._instant(self.shift(start, 1)) <= moment:
                 start = self.shift(start, 1)
         return start
+
+    def check_hours_around(self, moment):
+        """Refuse hourly buckets where local hours cannot all start on the hour: in a zone whose UTC offset changes
+        by a fraction of an hour (Australia/Lord_Howe moves by 30 minutes) within two years of `moment`.
+
+        There, an hour stepped across the change starts at half past, the grid would break into pieces of
+        different lengths, and names would collide. Zones with a constant fractional offset (Asia/Kolkata) are
+        fine: their hours never move against each other.
+        """
+        if self.interval != "hour" or not self.aware:
+            return
+        instant = moment if isinstance(moment, dt.datetime) and moment.tzinfo is not None else None
+        if instant is None:
+            instant = self._instant(self._local(moment))
+        change = _fractional_offset_change(self.tz, instant.year - 2, instant.year + 3)
+        if change is not None:
+            raise PlanError(
+                "interval 'hour' cannot be used with timezone %s: its UTC offset changes by %s around %s, so "
+                "its local hours do not all start on the hour; use timezone UTC (or a zone whose offset changes "
+                "by whole hours) for hourly partitions, or interval 'day' or longer"
+                % (self.tz.key, change[1], change[0].strftime("%Y-%m-%d")))
 
     def _instant(self, start):
         return start.replace(tzinfo=self.tz).astimezone(UTC)

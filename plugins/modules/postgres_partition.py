@@ -76,6 +76,9 @@ options:
     description:
       - IANA zone whose local midnights (or hours) bound C(timestamptz) and epoch partitions. A monthly
         partition in C(Europe/Berlin) starts at local midnight on both sides of a DST change.
+      - Hourly partitions are refused in a zone whose UTC offset changes by a fraction of an hour within two years
+        of the reference (C(Australia/Lord_Howe) moves by 30 minutes), where local hours cannot all start on the
+        hour. A day the zone skipped (C(Pacific/Apia) on 2011-12-30) gets no partition.
     type: str
     default: UTC
   name_template:

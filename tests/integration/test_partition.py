@@ -382,3 +382,16 @@ def test_a_hot_standby_is_left_alone_and_receives_the_partitions_through_replica
             break
         time.sleep(0.2)
     assert replicated == "3"
+
+
+def test_a_day_samoa_skipped_gets_no_partition_and_the_rows_around_it_land(pg, module_runner):
+    pg.sql("CREATE TABLE visits (at timestamptz NOT NULL) PARTITION BY RANGE (at)")
+    args = pg.params(table="visits", interval="day", premake=2, backfill=1, reference_time="2011-12-29T12:00:00",
+                     timezone="Pacific/Apia")
+    result = module_runner("postgres_partition", args)
+    assert result["created"] == ["visits_2011_12_29", "visits_2011_12_31", "visits_2011_12_28"]  # 30th: none
+    # The last moment of 29 December in Apia (UTC-10) is followed by the first of 31 December (UTC+14).
+    pg.sql("INSERT INTO visits VALUES ('2011-12-29 23:59:59-10'), ('2011-12-31 00:00:00+14')")
+    assert pg.sql("SELECT tableoid::regclass::text FROM visits ORDER BY at") == [
+        ("visits_2011_12_29",), ("visits_2011_12_31",)]
+    assert module_runner("postgres_partition", args)["changed"] is False

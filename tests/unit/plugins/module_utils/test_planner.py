@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -116,6 +117,43 @@ DST_CURRENT = [
 def test_the_current_partition_holds_the_reference_across_dst(interval, zone, reference, lower, upper):
     result = plan(table(), PartitionPolicy(interval=interval, premake=0, timezone=zone, reference_time=reference))
     assert result.current == result.actions[0].bounds == RangeBounds(lower, upper)
+
+
+def test_a_day_the_zone_skipped_gets_no_partition_and_its_neighbours_touch():
+    # Samoa went from UTC-10 to UTC+14 at the end of 2011-12-29: 2011-12-30 never happened in Pacific/Apia.
+    policy = PartitionPolicy(interval="day", premake=2, backfill=0, timezone="Pacific/Apia",
+                             reference_time=utc(2011, 12, 29, 12))
+    result = plan(table(server_now=utc(2030, 1, 1)), policy)
+    assert [(action.name, action.bounds) for action in result.actions] == [
+        ("events_2011_12_29", RangeBounds(utc(2011, 12, 29, 10), utc(2011, 12, 30, 10))),
+        ("events_2011_12_31", RangeBounds(utc(2011, 12, 30, 10), utc(2011, 12, 31, 10))),
+    ]
+    assert plan(applied(table(server_now=utc(2030, 1, 1)), result), policy).actions == ()
+
+
+@pytest.mark.parametrize("zone, when", [
+    pytest.param("Australia/Lord_Howe", utc(2025, 1, 15), id="Lord Howe moves its clocks by 30 minutes"),
+    pytest.param("Australia/Lord_Howe", utc(2025, 6, 15), id="also in the half year without daylight saving"),
+])
+def test_hourly_partitions_are_refused_where_the_offset_changes_by_a_fraction_of_an_hour(zone, when):
+    policy = PartitionPolicy(interval="hour", premake=3, timezone=zone, reference_time=when)
+    with pytest.raises(PlanError, match=r"interval 'hour' cannot be used with timezone Australia/Lord_Howe: its "
+                                        r"UTC offset changes by 0:30:00 around 20\d\d-\d\d-\d\d"):
+        plan(table(), policy)
+    assert plan(table(), dataclasses.replace(policy, interval="day")).actions  # daily partitions there are fine
+
+
+@pytest.mark.parametrize("zone, when", [
+    pytest.param("Asia/Kolkata", utc(2025, 1, 15), id="a constant offset of 5:30 has hours that never move"),
+    pytest.param("Asia/Kathmandu", utc(2025, 1, 15), id="Kathmandu's change to 5:45 was in 1986, long before"),
+    pytest.param("Europe/Berlin", utc(2025, 3, 30), id="whole-hour daylight saving"),
+])
+def test_hourly_partitions_are_planned_where_local_hours_stay_whole(zone, when):
+    policy = PartitionPolicy(interval="hour", premake=48, timezone=zone, reference_time=when)
+    bounds = sorted((action.bounds for action in plan(table(), policy).actions), key=lambda bound: bound.lower)
+    assert len(bounds) == 49
+    assert all(earlier.upper == later.lower for earlier, later in zip(bounds, bounds[1:]))
+    assert {b.lower.astimezone(ZoneInfo(zone)).minute for b in bounds} == {0}
 
 
 PARTMAN_MONTHS = [
