@@ -109,11 +109,17 @@ class Database(object):
         try:
             yield self
         except BaseException:
-            self._rollback_quietly()
+            self.rollback_quietly()
             raise
         self._run("COMMIT", None, fetch=False)
 
-    def _rollback_quietly(self):
+    def execute_script(self, statements):
+        """Statements without parameters, sent as one message: the server runs them in order and stops at the
+        first error (the simple query protocol, which both drivers use when there are no parameters). Not
+        recorded in `queries`; the caller records what it means."""
+        return self._run(";\n".join(self.as_string(statement) for statement in statements), None, fetch=False)
+
+    def rollback_quietly(self):
         try:
             self._run("ROLLBACK", None, fetch=False)
         except DatabaseError:

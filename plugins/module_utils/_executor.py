@@ -11,7 +11,10 @@ from typing import List
 from ansible_collections.pgfleet.partitions.plugins.module_utils import _render as render
 from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, sqlstate
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import ExecutionError, PlanError
-from ansible_collections.pgfleet.partitions.plugins.module_utils._locking import in_transaction_with_retries
+from ansible_collections.pgfleet.partitions.plugins.module_utils._locking import (
+    in_transaction_with_retries,
+    script_in_transaction_with_retries,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import RangeBounds
 
 # Attaching next to a default partition scans it under ACCESS EXCLUSIVE unless a constraint proves the new
@@ -53,8 +56,6 @@ def refuse_taken_names(database, state, actions):
 
 def _creation(database, state, action, tablespace, rows_to_move):
     main = [render.create_like(state, action, tablespace)]
-    if isinstance(action.bounds, RangeBounds):
-        main.append(render.add_bounds_check(state, action))
     prepare, move = [], None
     default = state.default_partition
     if default is not None and not action.is_default:
@@ -63,8 +64,13 @@ def _creation(database, state, action, tablespace, rows_to_move):
             main.append(move)
         elif _relation_size(database, default) > DEFAULT_SCAN_LIMIT_BYTES:
             prepare = [render.add_default_exclusion(state, action), render.validate_default_exclusion(state)]
+    # Only a partition that received rows has anything for ATTACH to scan; a constraint matching its bounds lets
+    # ATTACH skip that scan under the parent's lock. An empty new table needs neither statement.
+    bounds_checked = move is not None and isinstance(action.bounds, RangeBounds)
+    if bounds_checked:
+        main.insert(1, render.add_bounds_check(state, action))
     main.append(render.attach(state, action))
-    if isinstance(action.bounds, RangeBounds):
+    if bounds_checked:
         main.append(render.drop_constraint(action.schema, action.name, render.BOUNDS_CHECK))
     if prepare:
         main.append(render.drop_constraint(default.schema, default.name, render.DEFAULT_EXCLUSION))
@@ -136,6 +142,10 @@ def _run_main(database, state, action, creation, lock_timeout, retries):
 
     what = "%s.%s: creating partition %s" % (state.schema, state.name, action.name)
     try:
+        if creation.move is None:
+            # Nothing to count: the partition's whole transaction goes to the server as one message.
+            script_in_transaction_with_retries(database, creation.main, lock_timeout, retries, what)
+            return None
         return in_transaction_with_retries(database, work, lock_timeout, retries, what)
     except DatabaseError as exc:
         raise ExecutionError("%s failed: %s" % (what, str(exc).strip()))

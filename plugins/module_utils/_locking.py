@@ -67,6 +67,23 @@ def in_transaction_with_retries(database, work, lock_timeout, retries, what, sle
     return with_retries(attempt, lock_timeout, retries, what, sleep=sleep)
 
 
+def script_in_transaction_with_retries(database, statements, lock_timeout, retries, what, sleep=time.sleep):
+    """in_transaction_with_retries for statements without parameters whose results nobody needs: the whole
+    transaction (BEGIN, SET LOCAL lock_timeout, the statements, COMMIT) is one message, one round trip instead of
+    one per statement. A statement that fails stops the rest and the transaction is rolled back, as there."""
+    script = ["BEGIN", sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))]
+    script += list(statements) + ["COMMIT"]
+
+    def attempt(number):
+        try:
+            database.execute_script(script)
+        except BaseException:
+            database.rollback_quietly()
+            raise
+
+    return with_retries(attempt, lock_timeout, retries, what, sleep=sleep)
+
+
 def under_session_lock_timeout(database, lock_timeout, statement, record=True):
     """One statement outside a transaction block (e.g. ... CONCURRENTLY) under lock_timeout."""
     database.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_timeout)), record=False)

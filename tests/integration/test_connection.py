@@ -7,6 +7,7 @@ import pytest
 import pgservers
 from ansible_collections.pgfleet.partitions.plugins.module_utils import _connection
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import ConnectError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._locking import script_in_transaction_with_retries
 
 ROUTES = [
     pytest.param(dict(login_host="127.0.0.1"), "trust", id="tcp with trust auth"),
@@ -59,5 +60,36 @@ def test_explicit_transaction_rolls_back_on_error(pg):
                 raise RuntimeError("boom")
         assert database.query_value("SELECT count(*) FROM t") == 0
         assert database.queries == ["INSERT INTO t VALUES (1)"]
+    finally:
+        database.close()
+
+
+def test_a_scripted_transaction_is_one_message_all_or_nothing_and_retried_past_a_held_lock(pg):
+    pg.sql("CREATE TABLE t (id int)")
+    database = _connection.connect(pg.params())
+    try:
+        # A statement that fails stops the rest; nothing of the transaction stays and the session is usable.
+        with pytest.raises(_connection.DatabaseError, match="division by zero"):
+            script_in_transaction_with_retries(
+                database, ["INSERT INTO t VALUES (1)", "SELECT 1 / 0", "INSERT INTO t VALUES (2)"], "1s", 0, "t")
+        assert database.query_value("SELECT count(*) FROM t") == 0
+        assert database.query_value("SELECT current_setting('transaction_isolation')") is not None
+        # Another session holds the table: the first attempts time out, one after its release succeeds.
+        holder = pg.connect()
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        attempts = []
+
+        def sleep(seconds):
+            attempts.append(seconds)
+            if len(attempts) == 2:
+                holder.execute("ROLLBACK")
+
+        script_in_transaction_with_retries(
+            database, ["INSERT INTO t VALUES (3)", "ALTER TABLE t ADD COLUMN note text"], "50ms", 5, "t", sleep=sleep)
+        holder.close()
+        assert len(attempts) == 2
+        assert pg.sql("SELECT id, note FROM t") == [(3, None)]
+        assert not database.queries  # the caller records what the script meant
     finally:
         database.close()
