@@ -2,8 +2,8 @@
 
 The same range (995 days back to 4 days ahead) on the same fresh table each time, every contender as the process
 a scheduler or an operator would start:
-- ours: the runner `run create` with premake 4, backfill 995 (one transaction per partition: CREATE TABLE ...
-  LIKE, a CHECK matching the bounds, ATTACH PARTITION, DROP CONSTRAINT, under lock_timeout);
+- ours: the runner `run create` with premake 4, backfill 995 (one transaction per partition, sent as one message:
+  CREATE TABLE ... LIKE, ATTACH PARTITION, under lock_timeout);
 - the floor the issue names: a psql script of 1,000 CREATE TABLE ... PARTITION OF in one transaction;
 - the same script without BEGIN/COMMIT (one transaction per partition), for reference;
 - pg_partman: create_parent(p_start_partition := 995 days back, p_premake := 4), which also makes its default

@@ -186,6 +186,15 @@ def ansible_overhead(result: dict, figure) -> None:
     fleet_axis.set_title("fleet: one-task playbook, wall time / hosts", fontsize=10)
 
 
+def _by_hosts(axis, ylabel: str, title: str) -> None:
+    axis.set_xlabel("hosts (10 tables each)")
+    axis.set_ylabel(ylabel)
+    axis.set_ylim(bottom=0)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    axis.set_title(title, fontsize=10)
+
+
 def fleet_report(result: dict, figure) -> None:
     time_axis, size_axis = figure.subplots(1, 2)
     hosts = [entry["hosts"] for entry in result["sizes"]]
@@ -194,20 +203,10 @@ def fleet_report(result: dict, figure) -> None:
         entries = [entry[key] for entry in result["sizes"]]
         time_axis.errorbar(hosts, [e["median"] for e in entries], yerr=_errors(entries), label=label, color=color,
                            marker="o", capsize=3)
-    time_axis.set_xlabel("hosts (10 tables each)")
-    time_axis.set_ylabel("seconds (median, min-max)")
-    time_axis.set_ylim(bottom=0)
-    time_axis.legend(fontsize=8)
-    time_axis.grid(alpha=0.3)
-    time_axis.set_title("time", fontsize=10)
+    _by_hosts(time_axis, "seconds (median, min-max)", "time")
     for key, color, label in (("html_bytes", OURS, "the HTML page"), ("json_bytes", PLAIN, "the facts as JSON")):
         size_axis.plot(hosts, [entry[key] / 1e6 for entry in result["sizes"]], label=label, color=color, marker="o")
-    size_axis.set_xlabel("hosts (10 tables each)")
-    size_axis.set_ylabel("MB")
-    size_axis.set_ylim(bottom=0)
-    size_axis.legend(fontsize=8)
-    size_axis.grid(alpha=0.3)
-    size_axis.set_title("size", fontsize=10)
+    _by_hosts(size_axis, "MB", "size")
 
 
 DRAW = {"noop_maintenance": (noop_maintenance, (11, 4.5)), "create_partitions": (create_partitions, (9, 3.6)),

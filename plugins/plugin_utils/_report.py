@@ -84,14 +84,22 @@ def _hours_ago(stamp: dt.datetime, now: dt.datetime) -> float:
     return round((now - stamp).total_seconds() / 3600, 1)
 
 
-def _judge_jobs(status: dict, item: dict, in_recovery: bool, now: dt.datetime, thresholds: Thresholds):
-    """The summary cells of the jobs (job, text, tooltip) and the findings of those that are late."""
+def _judge_jobs(status: dict, item: dict, in_recovery: bool, now: dt.datetime, thresholds: Thresholds,
+                schedule: dict):
+    """The summary cells of the jobs (job, text, tooltip) and the findings of those that are late.
+
+    `schedule` says what the host runs on its own: `scheduled` false (the role's scheduler `none`) means no job
+    is expected to have run; `backups` false (the backup role's state `absent`) means no backup job is."""
     wanted = {"create": True, "retention": item.get("retention") is not None,
-              "brin": item.get("brin") not in (None, False), "backup": bool(item.get("backup"))}
+              "brin": item.get("brin") not in (None, False),
+              "backup": bool(item.get("backup")) and schedule.get("backups", True)}
     cells, findings = [], []
     for job in JOBS:
         if not wanted[job]:
             cells.append((job, "n/a", "not in this table's policy"))
+            continue
+        if not schedule.get("scheduled", True):
+            cells.append((job, "not scheduled", "pgfleet_partitions_scheduler is none on this host"))
             continue
         record = status.get(job) or {}
         # On a hot standby the runner skips every job, so there the last start shows it is scheduled and running.
@@ -202,7 +210,7 @@ def judge_host(host: str, gathered: Optional[dict], now: dt.datetime, thresholds
         name, facts = next(iter(tables.items()))
         in_recovery = bool(result.get("in_recovery"))
         status = status_tables.get("%s/%s" % (database, name)) or status_tables.get(item.get("key", "")) or {}
-        jobs, findings = _judge_jobs(status, item, in_recovery, now, thresholds)
+        jobs, findings = _judge_jobs(status, item, in_recovery, now, thresholds, gathered)
         findings = _judge_facts(facts, result.get("settings") or {}, thresholds) + findings
         retention = (item.get("retention") or {}).get("retention")
         reports.append(TableReport(host, database, name, tuple(findings) or (Finding(OK, "healthy"),), facts, jobs,
