@@ -25,7 +25,7 @@ options:
       - Host name to what was gathered there, or null when the play never reached the host.
       - Each value has C(info) (the registered loop of M(pgfleet.partitions.postgres_partition_info) over the
         resolved policy items), C(status) (the parsed status file, or null), C(min_runway),
-        C(job_max_age_hours), C(scheduled) (false when the host runs no scheduled jobs: their age is not judged),
+        C(job_max_age_hours), C(scheduled) (false when the host runs no scheduled jobs, whose age is then not judged),
         C(backups) (false when the backup role is absent there), and C(unreachable), C(failed), C(msg) when the
         host could not be read.
     type: dict
