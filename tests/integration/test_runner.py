@@ -149,8 +149,11 @@ def monthly_table_with_history(pg, tmp_path, months_back, **item):
     config = write_config(tmp_path, pg, [table], backup_dir=str(tmp_path / "backups"),
                           pg_dump_path=str(pg.server.bin_dir / "pg_dump"))
     assert run_runner(config, "run", "create").returncode == 0
-    pg.sql("INSERT INTO audit_log SELECT now() - i * interval '1 day', 'x' FROM generate_series(0, 31 * %d) i"
-           % months_back)
+    # A row a day from the first day of the oldest partition's month (UTC, the policy's zone) to now: every
+    # partition holds rows whatever today's date (31 days a month would overshoot after short months).
+    pg.sql("INSERT INTO audit_log SELECT day, 'x' FROM generate_series("
+           "(date_trunc('month', now() AT TIME ZONE 'UTC') - %s * interval '1 month') AT TIME ZONE 'UTC', now(), "
+           "interval '1 day') AS day", (months_back,))
     return config
 
 
