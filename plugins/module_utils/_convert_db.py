@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils import _catalog as catalog
@@ -37,6 +38,8 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._planner import
 from ansible_collections.pgfleet.partitions.plugins.module_utils._planner import plan as plan_partitions
 
 SERIALIZATION_FAILURE = "40001"
+# Copy batches retried after a serialization failure, the batch shrinking each time (a lock wait is retried apart).
+SERIALIZATION_RETRIES = 7
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
 
 _SCHEMA_QUERY = """
@@ -205,9 +208,10 @@ class Conversion(object):
         self.retries = retries
         self.sleep = sleep
         self.planned = ()  # CreatePartition actions of the prepare step
+        self.batch_limit = request.batch_size  # rows in the next copy batch: smaller after serialization failures
         self.markers = {}  # progress records written in this run (check mode reads them back from here)
-        self.result = {"created": [], "rows_copied": 0, "rows_deleted": 0, "batches": 0, "foreign_keys": [],
-                       "not_carried": []}
+        self.result = {"created": [], "rows_copied": 0, "rows_deleted": 0, "batches": 0, "batches_retried": 0,
+                       "foreign_keys": [], "not_carried": []}
 
     # ----------------------------------------------------------------------------------------------- helpers
     def qualified(self, name):
@@ -357,16 +361,20 @@ class Conversion(object):
         self.result["progress"] = {key: marker.get(key) for key in ("watermark", "rows_copied", "synced")}
 
     def copy_batch(self, source, target, marker, regular, refresh):
-        """One batch and its progress record, in one transaction; the first batch of a run goes into queries."""
+        """One batch and its progress record, in one transaction; the first batch of a run goes into queries.
+
+        Locking a row of a partitioned source (the live table, when rolling back) that a concurrent UPDATE moved to
+        another partition fails with a serialization failure. The batch is then read again (the mirror has replayed
+        the move), each time a quarter of the size: the fewer rows a batch locks, the fewer a busy writer can move
+        under it. Each batch that succeeds doubles the size again, up to batch_size.
+        """
         primary_key = regular.primary_key.columns
         types, after = regular.types(primary_key), marker.get("watermark")
-        batch = plan.copy_batch(source, target, regular.copied_columns, primary_key, types, after,
-                                self.request.batch_size, refresh)
         done = []
 
-        def work(db):
+        def work(db, batch, limit):
             read, written, last = db.query(batch)[0]
-            finished = read < self.request.batch_size
+            finished = read < limit
             statements, deleted = [batch], 0
             if refresh:
                 statements.append(plan.delete_orphans(source, target, primary_key, types, after,
@@ -378,16 +386,20 @@ class Conversion(object):
             done[:] = [advanced, written, deleted, statements]
 
         what = "%s.%s: copying rows into %s" % (source + (target[1],))
-        for delay in backoff_delays(self.retries) + [None]:
+        for delay in backoff_delays(SERIALIZATION_RETRIES, base=0.05) + [None]:
+            limit = self.batch_limit
+            batch = plan.copy_batch(source, target, regular.copied_columns, primary_key, types, after, limit, refresh)
             try:
-                in_transaction_with_retries(self.database, work, self.lock_timeout, self.retries, what)
+                in_transaction_with_retries(self.database, functools.partial(work, batch=batch, limit=limit),
+                                            self.lock_timeout, self.retries, what)
                 break
             except DatabaseError as exc:
-                # Locking a row of a partitioned table that a concurrent UPDATE moved to another partition fails
-                # with a serialization failure; the batch is read again (the mirror has replayed the move).
                 if sqlstate(exc) != SERIALIZATION_FAILURE or delay is None:
                     raise
+                self.batch_limit = max(1, limit // 4)
+                self.result["batches_retried"] += 1
                 self.sleep(delay)
+        self.batch_limit = min(self.request.batch_size, self.batch_limit * 2)
         advanced, written, deleted, statements = done
         if not self.result["batches"]:
             self.record(statements)

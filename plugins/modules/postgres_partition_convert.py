@@ -295,6 +295,14 @@ batches:
   description: Copy batches run.
   returned: always
   type: int
+batches_retried:
+  description:
+    - Copy batches read again because a concurrent UPDATE moved one of their rows to another partition while the batch
+      locked them (a serialization failure; only a partitioned source, when rolling back, has partitions to move
+      between). Each retry reads a quarter as many rows, so a busy table gets smaller batches; each batch that
+      succeeds doubles the size again, up to O(batch_size).
+  returned: always
+  type: int
 rows_to_copy:
   description: In check mode, the rows the copy would read.
   returned: in check mode, when a copy would run

@@ -225,6 +225,54 @@ def test_a_copy_killed_mid_way_resumes_without_duplicates_or_losses(pg, module_r
     assert_identical_to_reference(pg)
 
 
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.01)
+
+
+def test_a_row_moved_while_a_catch_up_batch_waits_for_it_is_read_again_in_a_smaller_batch(pg, module_runner):
+    """Rolling back locks the partitioned table's rows batch by batch. An UPDATE that moves a row to another partition
+    and commits while a batch waits for that row makes the batch fail with a serialization failure (PostgreSQL cannot
+    follow a row into another partition). Under a busy writer that can happen to every attempt of a large batch, so
+    the run reads the batch again at a quarter of the size, and loses nothing."""
+    create_appointments(pg, "is_completed", rows=600)
+    assert module_runner(MODULE, options(pg, "list", state="swapped"))["stage"] == "swapped"
+    moved = pg.value("SELECT max(id) FROM appointments")  # in the third batch of 200
+    seen = {}
+
+    def move_the_row_under_the_copy():
+        with pg.connect() as watcher, pg.connect() as mover:
+            wait_for(lambda: triggers(pg), 30, "the mirror trigger of the roll-back")
+            with mover.transaction():
+                row = mover.execute(f"UPDATE appointments SET is_completed = NOT is_completed, notes = 'moved' "
+                                    f"WHERE id = %s RETURNING {COLUMNS}", (moved,)).fetchone()
+                mover.execute("UPDATE appointments_reference SET is_completed = %s, notes = %s WHERE id = %s",
+                              (row[4], row[5], row[0]))
+                wait_for(lambda: watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE 'WITH batch AS%'").fetchone()[0], 30,
+                    "a copy batch waiting for the moved row")
+                seen["batch_waited"] = True
+
+    mover = threading.Thread(target=move_the_row_under_the_copy)
+    mover.start()
+    try:
+        rolled_back = module_runner(MODULE, pg.params(table="appointments", state="rolled_back", batch_size=200,
+                                                      sleep=0.5, lock_timeout="30s"))
+    finally:
+        mover.join(timeout=60)
+    assert seen == {"batch_waited": True}
+    assert rolled_back["stage"] == "rolled_back", rolled_back.get("msg")
+    # 1-200, 201-400, then 401-600 fails; 401-450 (a quarter), 451-550 (doubled), 551-600 (the rest)
+    assert (rolled_back["batches_retried"], rolled_back["batches"]) == (1, 5)
+    assert pg.value("SELECT relkind::text FROM pg_class WHERE oid = 'appointments'::regclass") == "r"
+    assert pg.value("SELECT notes FROM appointments WHERE id = %s", (moved,)) == "moved"
+    assert_identical_to_reference(pg)
+
+
 def marker(pg):
     comment = pg.value("SELECT obj_description('appointments_partitioned'::regclass, 'pg_class')")
     return json.loads(comment.split(": ", 1)[1])
