@@ -22,6 +22,11 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._model import (
 _TOKEN = re.compile(r"\s*(?:'((?:[^']|'')*)'|([^\s,()']+)|(\()|(\))|(,))")
 _TZ_SUFFIX = re.compile(r"([+-]\d\d)(?::?(\d\d))?(?::?(\d\d))?$")
 _FRACTION = re.compile(r"\.(\d{1,6})$")
+# The bound nearly every partition has: one value each side, read without the general tokenizer.
+_SINGLE_RANGE = re.compile(r"FOR VALUES FROM \((?:'((?:[^']|'')*)'|([^\s,()']+))\) "
+                           r"TO \((?:'((?:[^']|'')*)'|([^\s,()']+))\)$")
+# What PostgreSQL prints for timestamptz in the session's UTC (prepare_session) at whole seconds.
+_UTC_SECONDS = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\+00$")
 
 
 def _iso(text):
@@ -66,10 +71,19 @@ def _groups(tokens):
 
 def parse_timestamp(text, key_type):
     text = text.strip()
+    if key_type == "timestamp with time zone":
+        whole = _UTC_SECONDS.match(text)
+        if whole:
+            return dt.datetime(*map(int, whole.groups()), tzinfo=dt.timezone.utc)
     if key_type == "date":
         return dt.date.fromisoformat(text)
     if key_type == "timestamp without time zone":
         return _iso(text)
+    return _with_offset(text)
+
+
+def _with_offset(text):
+    """Any timestamptz text with its UTC offset (hours, minutes, seconds), as an aware datetime in UTC."""
     match = _TZ_SUFFIX.search(text)
     if not match:
         raise ValueError("no UTC offset in %r" % text)
@@ -98,13 +112,27 @@ def parse_value(token, key_type):
         raise CatalogError("cannot read partition bound value %r as %s" % (text, key_type))
 
 
+def _value_of(quoted, word, key_type):
+    return parse_value(("q", quoted.replace("''", "'")) if quoted is not None else ("w", word), key_type)
+
+
 def parse_bound(expression, key_type):
     """RangeBounds, ListBounds or HashBounds from pg_get_expr(relpartbound); None for DEFAULT."""
     text = expression.strip()
     upper = text.upper()
     if upper == "DEFAULT":
         return None
-    tokens = _tokens(text)
+    single = _SINGLE_RANGE.match(text)
+    if single:
+        lower_quoted, lower_word, upper_quoted, upper_word = single.groups()
+        return RangeBounds(_value_of(lower_quoted, lower_word, key_type), _value_of(upper_quoted, upper_word, key_type))
+    return _parse_tokens(text, key_type)
+
+
+def _parse_tokens(expression, key_type):
+    """Any bound but DEFAULT, through the tokenizer (parse_bound reads the common single-value range without it)."""
+    upper = expression.upper()
+    tokens = _tokens(expression)
     groups = _groups(tokens)
     if not groups or any(group is None for group in groups):
         raise CatalogError("cannot parse partition bound %r" % expression)

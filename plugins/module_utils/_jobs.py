@@ -126,26 +126,33 @@ def partition_listing(partitions):
 
 def ensure_partitions(database, table, policy, check_mode=False, lock_timeout="3s", retries=5, run_lock_wait=60):
     """Make `table` have the partitions the policy asks for; the result dict is what the module returns."""
+    return ensure_partitions_reading(database, table, policy, check_mode, lock_timeout, retries, run_lock_wait)[0]
+
+
+def ensure_partitions_reading(database, table, policy, check_mode=False, lock_timeout="3s", retries=5,
+                              run_lock_wait=60):
+    """ensure_partitions, and the TableState it read last when the run left the table as read (it created nothing),
+    else None: the runner takes its status facts from that state instead of reading the catalog again."""
     catalog.prepare_session(database)
     state = catalog.read_table(database, table)
     result = {"changed": False, "created": [], "moved_rows": 0, "queries": [], "strategy": state.strategy,
               "key": state.key, "key_type": state.key_type, "table": "%s.%s" % (state.schema, state.name)}
     if state.in_recovery:
-        return _finish(result, state, state.partitions, skipped_reason=STANDBY_REASON)
+        return _finish(result, state, state.partitions, skipped_reason=STANDBY_REASON), state
     first_plan = plan(state, policy)
     result["reference"] = jsonable(first_plan.reference)
     if not first_plan.actions:
-        return _finish(result, state, state.partitions)
+        return _finish(result, state, state.partitions), state
     if check_mode:
         created = create_partitions(database, state, first_plan.actions, True, lock_timeout, retries,
                                     policy.tablespace)
         planned = tuple(Partition(a.schema, a.name, a.bounds, is_default=a.is_default) for a in first_plan.actions)
         result.update(changed=True, created=created.created, moved_rows=created.moved_rows, queries=created.queries)
-        return _finish(result, state, state.partitions + planned)
+        return _finish(result, state, state.partitions + planned), state
     if not acquire_table_lock(database, state.oid, run_lock_wait):
         return _finish(result, state, state.partitions, skipped_reason=(
             "another run holds the maintenance lock of %s.%s for more than %ss; it is doing this work"
-            % (state.schema, state.name, run_lock_wait)))
+            % (state.schema, state.name, run_lock_wait))), None
     try:
         state = catalog.read_table(database, table)
         created = create_partitions(database, state, plan(state, policy).actions, False, lock_timeout, retries,
@@ -154,8 +161,10 @@ def ensure_partitions(database, table, policy, check_mode=False, lock_timeout="3
         release_table_lock(database, state.oid)
     result.update(changed=bool(created.created), created=created.created, moved_rows=created.moved_rows,
                   queries=created.queries)
+    if not created.created:  # another run made them while this one waited for the lock
+        return _finish(result, state, state.partitions), state
     after = catalog.read_table(database, table, with_max_key=False)
-    return _finish(result, state, after.partitions)
+    return _finish(result, state, after.partitions), None
 
 
 def _finish(result, before, after_partitions, skipped_reason=None):

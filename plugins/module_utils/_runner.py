@@ -16,10 +16,18 @@ import tempfile
 import time
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils import _backup_job, _brin_db, _detach
+from ansible_collections.pgfleet.partitions.plugins.module_utils import _catalog as catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import DatabaseError, connect
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import PgfleetError
-from ansible_collections.pgfleet.partitions.plugins.module_utils._info import read_facts
-from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import ensure_partitions, policy_from_params
+from ansible_collections.pgfleet.partitions.plugins.module_utils._facts import (
+    measure_runway,
+    reference_for,
+    runway_facts,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import (
+    ensure_partitions_reading,
+    policy_from_params,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import TIME_KEY_TYPES, parse_table_name
 
 JOBS = ("create", "retention", "brin", "backup")
@@ -76,8 +84,10 @@ def connection_params(config, item):
 
 
 def _create(database, item, config, check_mode):
-    return ensure_partitions(database, parse_table_name(item["table"]), policy_from_params(item), check_mode,
-                             item.get("lock_timeout", config["lock_timeout"]), item.get("retries", config["retries"]))
+    """The create job's result, and the table's state when the run left it as read (None when it created some)."""
+    return ensure_partitions_reading(database, parse_table_name(item["table"]), policy_from_params(item), check_mode,
+                                     item.get("lock_timeout", config["lock_timeout"]),
+                                     item.get("retries", config["retries"]))
 
 
 def _retention(database, item, config, check_mode):
@@ -110,7 +120,8 @@ def _backup(database, item, config, check_mode):
         lock_timeout=item.get("lock_timeout", config["lock_timeout"]))
 
 
-JOB_FUNCTIONS = {"create": _create, "retention": _retention, "brin": _brin, "backup": _backup}
+# The jobs other than create: each returns its result, None when the table is not configured for it.
+JOB_FUNCTIONS = {"retention": _retention, "brin": _brin, "backup": _backup}
 
 
 def summarize(job, result):
@@ -222,16 +233,18 @@ def metrics_text(status):
     return "\n".join(lines) + "\n"
 
 
-def _record_facts(database, item, entry):
-    """Runway and default-partition rows after a run, for the status file and the metrics."""
-    tables = read_facts(database, [parse_table_name(item["table"])], None, with_sizes=False,
-                        with_health=False)["tables"]
-    facts = next(iter(tables.values()))
-    runway = facts.get("runway") or {}
+def _record_facts(database, item, entry, state=None):
+    """Runway and default-partition rows after a run, for the status file and the metrics, from the state the run
+    left (read again when it created partitions)."""
+    if state is None:
+        state = catalog.read_table(database, parse_table_name(item["table"]))
+    reference = reference_for(state)
+    runway = runway_facts(measure_runway(state.partitions, reference)) if reference is not None else {}
     entry["runway"] = {"partitions": runway.get("partitions"), "until": runway.get("until"),
                        "interval": runway.get("interval"),
-                       "seconds": runway.get("interval") if facts["key_type"] in TIME_KEY_TYPES else None}
-    entry["default_rows"] = facts.get("default_rows")
+                       "seconds": runway.get("interval") if state.key_type in TIME_KEY_TYPES else None}
+    default = state.default_partition
+    entry["default_rows"] = catalog.count_rows(database, default.schema, default.name) if default else None
 
 
 def run_table(job, item, config, check_mode, entry):
@@ -241,10 +254,13 @@ def run_table(job, item, config, check_mode, entry):
     database = None
     try:
         database = connect(connection_params(config, item))
-        result = JOB_FUNCTIONS[job](database, item, config, check_mode)
+        if job == "create":
+            result, state = _create(database, item, config, check_mode)
+            if not check_mode:
+                _record_facts(database, item, entry, state)
+        else:
+            result = JOB_FUNCTIONS[job](database, item, config, check_mode)
         word, detail = summarize(job, result)
-        if job == "create" and not check_mode:
-            _record_facts(database, item, entry)
     except (PgfleetError, DatabaseError) as exc:
         job_entry.update(last_result="failed", last_error=str(exc).strip())
         return "FAILED", str(exc).strip()

@@ -66,9 +66,20 @@ def test_create_job_makes_partitions_writes_status_and_metrics_then_has_nothing_
     metrics = (tmp_path / "metrics" / "pgfleet_partitions.prom").read_text()
     assert f'pgfleet_partitions_runway_partitions{{db="{pg.name}",table="public.raw_ingestions"}} 3' in metrics
     assert 'job="create"' in metrics
+    assert status["tables"][f"{pg.name}/appointments"]["runway"] == dict(partitions=None, until=None, interval=None,
+                                                                         seconds=None)
+    # The no-op pass takes its facts from the state it planned from: the same runway (its length in seconds counts
+    # from now), and the default partition's rows counted again (a row beyond the last partition arrived meanwhile).
+    pg.sql("INSERT INTO raw_ingestions VALUES ('2999-01-01 00:00+00')")
     second = run_runner(config, "run", "create")
     assert second.returncode == 0
     assert [line.split()[0] for line in second.stdout.splitlines()] == ["OK", "OK"]
+    again = json.loads((tmp_path / "var" / "status.json").read_text())["tables"]
+    runway = again[f"{pg.name}/public.raw_ingestions"]["runway"]
+    assert (runway["partitions"], runway["until"]) == (3, entry["runway"]["until"])
+    assert 0 < entry["runway"]["seconds"] - runway["seconds"] < 60
+    assert again[f"{pg.name}/public.raw_ingestions"]["default_rows"] == 1
+    assert again[f"{pg.name}/appointments"]["runway"] == status["tables"][f"{pg.name}/appointments"]["runway"]
 
 
 def test_check_mode_runs_no_ddl_and_writes_no_status(pg, tmp_path, tables):

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.pgfleet.partitions.plugins.module_utils import _bounds
 from ansible_collections.pgfleet.partitions.plugins.module_utils._bounds import canonical_list_value, parse_bound
 from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import CatalogError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._model import (
@@ -205,3 +206,37 @@ def test_property_integer_bounds_read_back_as_printed(lower, upper):
 
     assert parse_bound("FOR VALUES FROM (%s) TO (%s)" % (printed(lower), printed(upper)), "bigint") == RangeBounds(
         lower, upper)
+
+
+def read_or_refuse(reader, *args):
+    try:
+        return reader(*args)
+    except CatalogError:
+        return "refused"
+
+
+printed_values = st.one_of(
+    st.text(alphabet=st.characters(exclude_categories=("Cs",))).map(lambda text: "'%s'" % text.replace("'", "''")),
+    st.integers(-(2**63), 2**63 - 1).map(str),
+    moments.map(lambda moment: "'%s'" % pg_text(moment, dt.timedelta(0))),
+    moments.map(lambda moment: "'%s'" % moment.date().isoformat()),
+    st.sampled_from(["MINVALUE", "MAXVALUE", "'infinity'", "'-infinity'", "''", "'x'''", "NULL", "'2025-02-30'"]),
+)
+
+
+@PROPERTY
+@given(lower=printed_values, upper=printed_values,
+       key_type=st.sampled_from([TSTZ, TS, "date", "bigint", "integer", "text"]))
+def test_property_single_value_ranges_read_as_the_tokenizer_reads_them(lower, upper, key_type):
+    """parse_bound reads one-value ranges with one regular expression (the runner's no-op pass parses every bound);
+    whatever it reads or refuses, the general tokenizer reads or refuses the same."""
+    expression = "FOR VALUES FROM (%s) TO (%s)" % (lower, upper)
+    assert read_or_refuse(parse_bound, expression, key_type) == read_or_refuse(
+        _bounds._parse_tokens, expression, key_type)
+
+
+@PROPERTY
+@given(moment=moments.map(lambda moment: moment.replace(microsecond=0)))
+def test_property_utc_whole_seconds_read_fast_as_the_offset_reader_reads_them(moment):
+    text = pg_text(moment, dt.timedelta(0))
+    assert _bounds.parse_timestamp(text, TSTZ) == _bounds._with_offset(text) == moment
