@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,15 @@ class PgDatabase:
     def value(self, statement: str, args=None):
         rows = self.sql(statement, args)
         return rows[0][0] if rows else None
+
+
+def wait_for(condition, timeout, what, interval=0.05):
+    """Poll condition() until it is true; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(interval)
 
 
 @pytest.fixture

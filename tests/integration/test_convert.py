@@ -20,7 +20,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import COLLECTIONS_ROOT, REPO
+from conftest import COLLECTIONS_ROOT, REPO, wait_for
 
 MODULE = "postgres_partition_convert"
 ROWS = 20000
@@ -225,14 +225,6 @@ def test_a_copy_killed_mid_way_resumes_without_duplicates_or_losses(pg, module_r
     assert_identical_to_reference(pg)
 
 
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.01)
-
-
 def test_a_row_moved_while_a_catch_up_batch_waits_for_it_is_read_again_in_a_smaller_batch(pg, module_runner):
     """Rolling back locks the partitioned table's rows batch by batch. An UPDATE that moves a row to another partition
     and commits while a batch waits for that row makes the batch fail with a serialization failure (PostgreSQL cannot
@@ -245,7 +237,7 @@ def test_a_row_moved_while_a_catch_up_batch_waits_for_it_is_read_again_in_a_smal
 
     def move_the_row_under_the_copy():
         with pg.connect() as watcher, pg.connect() as mover:
-            wait_for(lambda: triggers(pg), 30, "the mirror trigger of the roll-back")
+            wait_for(lambda: triggers(pg), 30, "the mirror trigger of the roll-back", interval=0.01)
             with mover.transaction():
                 row = mover.execute(f"UPDATE appointments SET is_completed = NOT is_completed, notes = 'moved' "
                                     f"WHERE id = %s RETURNING {COLUMNS}", (moved,)).fetchone()
@@ -254,7 +246,7 @@ def test_a_row_moved_while_a_catch_up_batch_waits_for_it_is_read_again_in_a_smal
                 wait_for(lambda: watcher.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND wait_event_type = 'Lock' AND query LIKE 'WITH batch AS%'").fetchone()[0], 30,
-                    "a copy batch waiting for the moved row")
+                    "a copy batch waiting for the moved row", interval=0.01)
                 seen["batch_waited"] = True
 
     mover = threading.Thread(target=move_the_row_under_the_copy)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import pgservers
+from conftest import wait_for
 from ansible_collections.pgfleet.partitions.plugins.module_utils import _catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._detach import DROP_MARKER
 
@@ -351,14 +352,6 @@ from ansible_collections.pgfleet.partitions.plugins.modules import postgres_part
 with patch_module_args(json.loads(sys.argv[1])):
     module.main()
 """
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 def test_a_run_killed_during_a_concurrent_detach_is_completed_by_the_next_run(pg, module_runner):
