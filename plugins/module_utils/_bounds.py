@@ -34,6 +34,11 @@ def _iso(text):
     return dt.datetime.fromisoformat(_FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0"), text))
 
 
+def _value_token(quoted, word):
+    """A quoted literal (its doubled quotes undone) or a bare word, as a token."""
+    return ("q", quoted.replace("''", "'")) if quoted is not None else ("w", word)
+
+
 def _tokens(text):
     """Quoted literals, bare words and punctuation of a bound expression; quoted ones come back as ('q', text)."""
     position = 0
@@ -45,10 +50,8 @@ def _tokens(text):
         if not match:
             raise CatalogError("cannot parse partition bound %r near %r" % (text, text[position:]))
         quoted, word, opening, closing, comma = match.groups()
-        if quoted is not None:
-            tokens.append(("q", quoted.replace("''", "'")))
-        elif word is not None:
-            tokens.append(("w", word))
+        if quoted is not None or word is not None:
+            tokens.append(_value_token(quoted, word))
         else:
             tokens.append(("p", opening or closing or comma))
         position = match.end()
@@ -112,10 +115,6 @@ def parse_value(token, key_type):
         raise CatalogError("cannot read partition bound value %r as %s" % (text, key_type))
 
 
-def _value_of(quoted, word, key_type):
-    return parse_value(("q", quoted.replace("''", "'")) if quoted is not None else ("w", word), key_type)
-
-
 def parse_bound(expression, key_type):
     """RangeBounds, ListBounds or HashBounds from pg_get_expr(relpartbound); None for DEFAULT."""
     text = expression.strip()
@@ -125,7 +124,8 @@ def parse_bound(expression, key_type):
     single = _SINGLE_RANGE.match(text)
     if single:
         lower_quoted, lower_word, upper_quoted, upper_word = single.groups()
-        return RangeBounds(_value_of(lower_quoted, lower_word, key_type), _value_of(upper_quoted, upper_word, key_type))
+        return RangeBounds(parse_value(_value_token(lower_quoted, lower_word), key_type),
+                           parse_value(_value_token(upper_quoted, upper_word), key_type))
     return _parse_tokens(text, key_type)
 
 
