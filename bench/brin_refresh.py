@@ -75,15 +75,15 @@ def desummarize_tail(bench: Bench, state: dict) -> int:
 
 
 def operations(bench: Bench, state: dict, database) -> dict:
-    from ansible_collections.pgfleet.partitions.plugins.module_utils import _brin_db
-    from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._brin import job
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 
     db = state["db"]
     policy = bench.write_policy("brin", [dict(db=db, table="public.readings", brin=True)])
 
     def ours_engine():
         database.queries.clear()
-        result = _brin_db.refresh_brin(database, parse_table_name("public.readings"), mode="summarize")
+        result = job.refresh_brin(database, parse_table_name("public.readings"), mode="summarize")
         if not result["ranges_summarized"]:
             raise RuntimeError("the summarize run found nothing to summarize")
 
@@ -117,7 +117,7 @@ def trial(bench: Bench, state: dict, action) -> dict:
 
 
 def run(bench: Bench, repetitions: int) -> dict:
-    from ansible_collections.pgfleet.partitions.plugins.module_utils._connection import connect
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._db.connection import connect
 
     state = build(bench)
     database = connect(bench.params(state["db"]))

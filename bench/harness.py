@@ -59,7 +59,7 @@ os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_ROOT)
 # What the roles install as /usr/local/bin/pgfleet-partitions: the engine on sys.path, then _runner.main().
 RUNNER_LAUNCHER = (
     "import sys; sys.path.insert(0, %r); "
-    "from ansible_collections.pgfleet.partitions.plugins.module_utils._runner import main; "
+    "from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.runner import main; "
     "sys.exit(main(sys.argv[1:]))" % str(COLLECTIONS_ROOT)
 )
 

@@ -28,7 +28,8 @@ TARGET_SIZE = 1000
 TARGET_RATIO = 0.2
 MAINTENANCE = "SELECT partman.run_maintenance(p_parent_table := 'public.events')"
 IMPORTS_ONLY = ("import sys; sys.path.insert(0, %r); "
-                "import ansible_collections.pgfleet.partitions.plugins.module_utils._runner" % str(COLLECTIONS_ROOT))
+                "import ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.runner"
+                % str(COLLECTIONS_ROOT))
 
 
 def build(bench: Bench, size: int) -> str:
@@ -51,9 +52,10 @@ def measure_size(bench: Bench, size: int, repetitions: int) -> dict:
     db = build(bench, size)
     policy = bench.write_policy(f"noop_{size}", [dict(db=db, table="public.events", interval="day",
                                                       premake=PREMAKE)])
-    from ansible_collections.pgfleet.partitions.plugins.module_utils import _runner
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled import config
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled import runner
 
-    config = _runner.load_config(str(policy))
+    config = config.load_config(str(policy))
     times = {key: [] for key in ("ours_process", "partman_process", "ours_engine", "partman_call", "ours_startup")}
     counts = {key: [] for key in ("ours_process", "partman_process")}
     with bench.connect(db) as conn:
@@ -74,7 +76,7 @@ def measure_size(bench: Bench, size: int, repetitions: int) -> dict:
         def ours_engine():
             out = io.StringIO()
             started = time.perf_counter()
-            _runner.run(config, "create", out=out)
+            runner.run(config, "create", out=out)
             elapsed = time.perf_counter() - started
             if "nothing to do" not in out.getvalue():
                 raise RuntimeError(f"the runner had something to do on the complete set: {out.getvalue()}")

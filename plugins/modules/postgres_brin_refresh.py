@@ -31,6 +31,7 @@ description:
     replicas alike.
 extends_documentation_fragment:
   - pgfleet.partitions.connection
+  - pgfleet.partitions.locking
 attributes:
   check_mode:
     support: full
@@ -73,13 +74,6 @@ options:
   lock_timeout:
     description:
       - C(lock_timeout) for each index's statement, as a PostgreSQL duration.
-    type: str
-    default: 3s
-  retries:
-    description:
-      - How often a statement that could not get its lock is retried, with exponential backoff and jitter.
-    type: int
-    default: 5
 notes:
   - The connecting role must own the indexes (or, on PostgreSQL 17 and later, hold MAINTAIN on their tables).
   - Supports PostgreSQL 12 and newer; tested on 15 and 18.
@@ -155,11 +149,11 @@ skipped_reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
-from ansible_collections.pgfleet.partitions.plugins.module_utils._brin import MODES
-from ansible_collections.pgfleet.partitions.plugins.module_utils._brin_db import refresh_brin
-from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
-from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import LOCKING_OPTIONS, argument_spec
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.job import refresh_brin
+from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.plan import MODES
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 
 
 def main():
@@ -169,8 +163,7 @@ def main():
             indexes=dict(type="list", elements="str"),
             mode=dict(type="str", choices=list(MODES), default="summarize"),
             recent_partitions=dict(type="int"),
-            lock_timeout=dict(type="str", default="3s"),
-            retries=dict(type="int", default=5),
+            **LOCKING_OPTIONS
         ),
         mutually_exclusive=[("table", "indexes")],
         supports_check_mode=True,

@@ -29,6 +29,9 @@ description:
   - On a hot standby nothing is changed and RV(skipped_reason) says so.
 extends_documentation_fragment:
   - pgfleet.partitions.connection
+  - pgfleet.partitions.partition_policy
+  - pgfleet.partitions.locking
+  - pgfleet.partitions.locking.RUN_LOCK
 attributes:
   check_mode:
     support: full
@@ -44,85 +47,6 @@ options:
       - Plain identifiers only; they are folded to lower case as PostgreSQL folds unquoted names.
     type: str
     required: true
-  interval:
-    description:
-      - RANGE tables only. For a C(date), C(timestamp) or C(timestamptz) key one of C(hour), C(day), C(week),
-        C(month), C(quarter), C(year).
-      - For an integer key (C(smallint), C(integer), C(bigint), C(numeric)) a positive integer step, or a time
-        word together with O(epoch) when the key holds Unix time.
-    type: str
-  epoch:
-    description:
-      - The integer key holds Unix time in these units; O(interval) is then a time word.
-    type: str
-    choices: [seconds, milliseconds]
-  premake:
-    description:
-      - RANGE partitions to ensure after the one holding the reference time.
-    type: int
-    default: 12
-  backfill:
-    description:
-      - RANGE partitions to ensure before the one holding the reference time.
-    type: int
-    default: 0
-  reference_time:
-    description:
-      - Overrides "now", the server's C(now()). An ISO date or date-time (a naive one is read in O(timezone)),
-        or an integer for integer keys.
-      - For integer keys without O(epoch) the default is the highest key in the table (0 when it is empty).
-    type: raw
-  timezone:
-    description:
-      - IANA zone whose local midnights (or hours) bound C(timestamptz) and epoch partitions. A monthly
-        partition in C(Europe/Berlin) starts at local midnight on both sides of a DST change.
-      - Hourly partitions are refused in a zone whose UTC offset changes by a fraction of an hour within two years
-        of the reference (C(Australia/Lord_Howe) moves by 30 minutes), where local hours cannot all start on the
-        hour. A day the zone skipped (C(Pacific/Apia) on 2011-12-30) gets no partition.
-    type: str
-    default: UTC
-  name_template:
-    description:
-      - Python format template for partition names. Fields C({parent}), C({suffix}), and for time intervals
-        C({year}), C({month}), C({day}), C({hour}), C({isoyear}), C({week}), C({quarter}); for integer steps
-        C({lower}).
-      - The default C({parent}_{suffix}) gives suffixes C(YYYY_MM), C(YYYY_MM_DD), C(YYYY_MM_DD_HH),
-        C(IYYY_wIW), C(YYYY_qN), C(YYYY) or C(p<lower>). Names over 63 bytes are shortened in the parent part,
-        with a hash that keeps them unique, never in the suffix.
-    type: str
-  default_partition:
-    description:
-      - Ensure the default partition C(<parent>_default) exists (RANGE and LIST only).
-    type: bool
-    default: false
-  list_partitions:
-    description:
-      - "LIST tables only. A mapping of name suffix to the list of values of that partition, for example
-        C({active: [false], completed: [true]})."
-    type: dict
-  hash_modulus:
-    description:
-      - HASH tables only. Ensure remainders C(0) to C(N-1), named C(<parent>_hash_<r>).
-    type: int
-  tablespace:
-    description:
-      - Tablespace for new partitions.
-    type: str
-  lock_timeout:
-    description:
-      - C(lock_timeout) for each DDL transaction, as a PostgreSQL duration.
-    type: str
-    default: 3s
-  retries:
-    description:
-      - How often a transaction that could not get its locks is retried, with exponential backoff and jitter.
-    type: int
-    default: 5
-  run_lock_wait:
-    description:
-      - Seconds to wait for another run on the same table to finish before reporting a skip.
-    type: int
-    default: 60
 notes:
   - Supports PostgreSQL 14 and newer; tested on 15 and 18.
 seealso:
@@ -244,21 +168,23 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import (
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import (
     LOCKING_OPTIONS,
     PARTITION_POLICY_OPTIONS,
+    RUN_LOCK_OPTIONS,
     argument_spec,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import ensure_partitions, policy_from_params
-from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
-from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job import ensure_partitions
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
 
 
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
             table=dict(type="str", required=True),
-            **dict(PARTITION_POLICY_OPTIONS, **LOCKING_OPTIONS)
+            **dict(PARTITION_POLICY_OPTIONS, **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
         ),
         supports_check_mode=True,
     )

@@ -50,6 +50,9 @@ description:
     reference copy; the longest write waited 0.54 s (loaded run).
 extends_documentation_fragment:
   - pgfleet.partitions.connection
+  - pgfleet.partitions.partition_policy
+  - pgfleet.partitions.locking
+  - pgfleet.partitions.locking.RUN_LOCK
 attributes:
   check_mode:
     support: full
@@ -83,58 +86,24 @@ options:
       - The partition key column. It must be part of the primary key and of every unique constraint. Required unless
         O(state=rolled_back).
     type: str
-  interval:
-    description:
-      - RANGE only, as in M(pgfleet.partitions.postgres_partition) (C(hour) ... C(year), or an integer step).
-    type: str
-  epoch:
-    description:
-      - RANGE on an integer key holding Unix time in these units.
-    type: str
-    choices: [seconds, milliseconds]
   premake:
     description:
       - RANGE partitions to create after the later of the reference time and the highest existing key.
-    type: int
-    default: 12
   backfill:
     description:
       - RANGE partitions to create before the reference time at least; the partitions always reach back to the
         lowest existing key.
-    type: int
-    default: 0
   reference_time:
     description:
       - Overrides "now" (the server's C(now())) for RANGE on a time key; for an integer key the default is the
         highest existing key.
-    type: raw
-  timezone:
-    description:
-      - IANA zone whose local midnights bound C(timestamptz) partitions.
-    type: str
-    default: UTC
   name_template:
     description:
       - Partition name template, as in M(pgfleet.partitions.postgres_partition). Partitions are named for the
         table they end up in, C(<table>_<suffix>), not for C(<table>_partitioned).
-    type: str
   default_partition:
     description:
       - Create C(<table>_default) (RANGE and LIST). With LIST, rows whose values no partition lists go there.
-    type: bool
-    default: false
-  list_partitions:
-    description:
-      - "LIST only. Mapping of name suffix to values, for example C({active: [false], completed: [true]})."
-    type: dict
-  hash_modulus:
-    description:
-      - HASH only. Remainders C(0) to C(N-1), named C(<table>_hash_<r>).
-    type: int
-  tablespace:
-    description:
-      - Tablespace for the new partitions.
-    type: str
   batch_size:
     description:
       - Rows per copy batch (one transaction each).
@@ -148,18 +117,6 @@ options:
   lock_timeout:
     description:
       - C(lock_timeout) of every transaction of the conversion (creating the mirror trigger, each batch, the swap).
-    type: str
-    default: 3s
-  retries:
-    description:
-      - How often a transaction that could not get its locks is retried, with exponential backoff and jitter.
-    type: int
-    default: 5
-  run_lock_wait:
-    description:
-      - Seconds to wait for another run converting the same table before reporting a skip.
-    type: int
-    default: 60
 notes:
   - Supports PostgreSQL 14 and newer; tested on 15 and 18.
   - Run it as the table's owner or a superuser. The mirror trigger function is C(SECURITY DEFINER), owned by that
@@ -342,28 +299,33 @@ skipped_reason:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import (
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import (
     LOCKING_OPTIONS,
     PARTITION_POLICY_OPTIONS,
+    RUN_LOCK_OPTIONS,
     argument_spec,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._convert import request_from_params
-from ansible_collections.pgfleet.partitions.plugins.module_utils._convert_db import convert
-from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import policy_from_params
-from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
-from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.job import convert
+from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model import (
+    STAGES,
+    STRATEGIES,
+    request_from_params,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
 
 
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
             table=dict(type="str", required=True),
-            state=dict(type="str", required=True, choices=["prepared", "filled", "swapped", "rolled_back"]),
-            strategy=dict(type="str", choices=["range", "list", "hash"]),
+            state=dict(type="str", required=True, choices=list(STAGES)),
+            strategy=dict(type="str", choices=list(STRATEGIES)),
             column=dict(type="str"),
             batch_size=dict(type="int", default=10000),
             sleep=dict(type="float", default=0),
-            **dict(PARTITION_POLICY_OPTIONS, **LOCKING_OPTIONS)
+            **dict(PARTITION_POLICY_OPTIONS, **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
         ),
         supports_check_mode=True,
     )

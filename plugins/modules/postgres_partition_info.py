@@ -236,11 +236,11 @@ tables:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import argument_spec
-from ansible_collections.pgfleet.partitions.plugins.module_utils._info import read_facts
-from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import parse_reference_time
-from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
-from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import argument_spec
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.info import read_facts
 
 
 def main():

@@ -34,6 +34,8 @@ description:
   - On a hot standby nothing is changed and RV(skipped_reason) says so.
 extends_documentation_fragment:
   - pgfleet.partitions.connection
+  - pgfleet.partitions.locking
+  - pgfleet.partitions.locking.RUN_LOCK
 attributes:
   check_mode:
     support: full
@@ -126,18 +128,6 @@ options:
     description:
       - C(lock_timeout) of each statement, as a PostgreSQL duration. A concurrent detach whose wait for older
         transactions times out stays pending and is finished by the next attempt.
-    type: str
-    default: 3s
-  retries:
-    description:
-      - How often a statement that could not get its locks is retried, with exponential backoff and jitter.
-    type: int
-    default: 5
-  run_lock_wait:
-    description:
-      - Seconds to wait for another run on the same table to finish before reporting a skip.
-    type: int
-    default: 60
 notes:
   - Supports PostgreSQL 14 and newer (concurrent detach); tested on 15 and 18.
   - A run interrupted after a detach but before O(archive_tablespace) moved the table leaves it in its old
@@ -271,10 +261,19 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._argspec import LOCKING_OPTIONS, argument_spec
-from ansible_collections.pgfleet.partitions.plugins.module_utils._detach import enforce_retention, policy_from_params
-from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
-from ansible_collections.pgfleet.partitions.plugins.module_utils._module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import (
+    LOCKING_OPTIONS,
+    RUN_LOCK_OPTIONS,
+    argument_spec,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.job import enforce_retention
+from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.params import (
+    ACTIONS,
+    CONCURRENTLY,
+    policy_from_params,
+)
 
 
 def main():
@@ -282,14 +281,14 @@ def main():
         argument_spec=argument_spec(
             table=dict(type="str", required=True),
             retention=dict(type="raw", required=True),
-            action=dict(type="str", choices=["drop", "detach"], default="drop"),
+            action=dict(type="str", choices=list(ACTIONS), default="drop"),
             archive_schema=dict(type="str"),
             archive_tablespace=dict(type="str"),
             backup_dir=dict(type="path"),
             pg_dump_path=dict(type="path"),
-            concurrently=dict(type="str", choices=["auto", "always", "never"], default="auto"),
+            concurrently=dict(type="str", choices=list(CONCURRENTLY), default="auto"),
             reference_time=dict(type="raw"),
-            **LOCKING_OPTIONS
+            **dict(LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
         ),
         supports_check_mode=True,
     )

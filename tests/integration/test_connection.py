@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import pgservers
-from ansible_collections.pgfleet.partitions.plugins.module_utils import _connection
-from ansible_collections.pgfleet.partitions.plugins.module_utils._errors import ConnectError
-from ansible_collections.pgfleet.partitions.plugins.module_utils._locking import script_in_transaction_with_retries
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import ConnectError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog, connection, driver
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import script_in_transaction_with_retries
 
 ROUTES = [
     pytest.param(dict(login_host="127.0.0.1"), "trust", id="tcp with trust auth"),
@@ -22,9 +22,9 @@ def test_connects_and_reports_the_server_major(pg, route, auth):
     params = pg.params(**route)
     if auth == "password":
         params.update(login_user=pgservers.PASSWORD_USER, login_password=pgservers.PASSWORD)
-    database = _connection.connect(params)
+    database = connection.connect(params)
     try:
-        assert database.server_version_num // 10000 == pg.major
+        assert catalog.server_version_num(database) // 10000 == pg.major
         assert database.query_value("SELECT current_database()") == pg.name
     finally:
         database.close()
@@ -35,7 +35,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(pg, route):
     wrong = "Wr0ng-" + pgservers.PASSWORD
     params = pg.params(login_user=pgservers.PASSWORD_USER, login_password=wrong, **route)
     with pytest.raises(ConnectError) as raised:
-        _connection.connect(params)
+        connection.connect(params)
     message = str(raised.value)
     assert "password authentication failed" in message
     assert wrong not in message and pgservers.PASSWORD not in message
@@ -43,7 +43,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(pg, route):
 
 def test_session_role_switches_the_current_user(pg):
     pg.sql("CREATE ROLE app_owner NOLOGIN")
-    database = _connection.connect(pg.params(session_role="app_owner"))
+    database = connection.connect(pg.params(session_role="app_owner"))
     try:
         assert database.query_value("SELECT current_user") == "app_owner"
     finally:
@@ -52,7 +52,7 @@ def test_session_role_switches_the_current_user(pg):
 
 def test_explicit_transaction_rolls_back_on_error(pg):
     pg.sql("CREATE TABLE t (id int)")
-    database = _connection.connect(pg.params())
+    database = connection.connect(pg.params())
     try:
         with pytest.raises(RuntimeError):
             with database.transaction():
@@ -66,10 +66,10 @@ def test_explicit_transaction_rolls_back_on_error(pg):
 
 def test_a_scripted_transaction_is_one_message_all_or_nothing_and_retried_past_a_held_lock(pg):
     pg.sql("CREATE TABLE t (id int)")
-    database = _connection.connect(pg.params())
+    database = connection.connect(pg.params())
     try:
         # A statement that fails stops the rest; nothing of the transaction stays and the session is usable.
-        with pytest.raises(_connection.DatabaseError, match="division by zero"):
+        with pytest.raises(driver.DatabaseError, match="division by zero"):
             script_in_transaction_with_retries(
                 database, ["INSERT INTO t VALUES (1)", "SELECT 1 / 0", "INSERT INTO t VALUES (2)"], "1s", 0, "t")
         assert database.query_value("SELECT count(*) FROM t") == 0

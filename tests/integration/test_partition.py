@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils import _connection
-from ansible_collections.pgfleet.partitions.plugins.module_utils._jobs import ensure_partitions, policy_from_params
-from ansible_collections.pgfleet.partitions.plugins.module_utils._model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db import connection
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job import ensure_partitions
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 
 HEALTH_TABLES = {
     "raw_ingestions": ("received_at", "timestamptz"),
@@ -161,7 +162,7 @@ def test_rows_in_the_default_partition_move_into_new_partitions_and_none_is_lost
         for text in edge_rows:
             conn.execute("INSERT INTO metrics (at, v) VALUES (%s, 'edge')", (text,))
     before = pg.sql("SELECT id, at, v FROM metrics ORDER BY id")
-    database = _connection.connect(pg.params())
+    database = connection.connect(pg.params())
     try:
         result = ensure_partitions(database, parse_table_name("metrics"), policy_from_params(dict(
             interval="month", premake=12, backfill=13, reference_time="2025-01-01", timezone="Europe/Berlin")))
@@ -192,7 +193,7 @@ def test_a_large_default_partition_is_not_scanned_under_access_exclusive(pg):
     pg.sql("CREATE TABLE big_default PARTITION OF big DEFAULT")
     pg.sql("INSERT INTO big SELECT timestamp '2019-01-01' + i * interval '1 minute', repeat('x', 200) "
            "FROM generate_series(1, 60000) i")
-    database = _connection.connect(pg.params())
+    database = connection.connect(pg.params())
     notices = []
     database.raw.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary))
     database.execute("SET client_min_messages TO debug1", record=False)
@@ -263,7 +264,7 @@ def test_two_runs_started_together_both_succeed_with_the_same_end_state(pg):
     results, errors = [], []
 
     def run():
-        database = _connection.connect(pg.params())
+        database = connection.connect(pg.params())
         try:
             barrier.wait()
             results.append(ensure_partitions(database, parse_table_name("sessions"), policy))

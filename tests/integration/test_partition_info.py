@@ -8,7 +8,7 @@ import json
 import pytest
 
 import pgservers
-from ansible_collections.pgfleet.partitions.plugins.module_utils import _connection
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db import connection
 
 MODULE = "postgres_partition_info"
 
@@ -175,13 +175,13 @@ def test_a_reference_time_that_does_not_fit_the_key_names_the_table(pg, module_r
 def count_statements(monkeypatch):
     """Every statement the connection layer sends, counted."""
     sent = []
-    original = _connection.Database._run
+    original = connection.Database._run
 
     def counting(self, statement, args, fetch):
         sent.append(statement)
         return original(self, statement, args, fetch)
 
-    monkeypatch.setattr(_connection.Database, "_run", counting)
+    monkeypatch.setattr(connection.Database, "_run", counting)
     return sent
 
 

@@ -20,8 +20,8 @@ import pytest
 
 import pgservers
 from conftest import wait_for
-from ansible_collections.pgfleet.partitions.plugins.module_utils import _catalog
-from ansible_collections.pgfleet.partitions.plugins.module_utils._detach import DROP_MARKER
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog
+from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.plan import DROP_MARKER
 
 MODULE = "postgres_partition_retention"
 REFERENCE = "2025-01-15"
@@ -450,8 +450,8 @@ def test_default_and_sub_partitioned_children_stay_and_always_refuses_with_a_def
 
 def test_a_hot_standby_is_left_alone(pg, module_runner, monkeypatch):
     monthly_set(pg, first="2024-05-01", months=9)
-    real = _catalog.read_table
-    monkeypatch.setattr(_catalog, "read_table", lambda *a, **k: dataclasses.replace(real(*a, **k), in_recovery=True))
+    real = catalog.read_table
+    monkeypatch.setattr(catalog, "read_table", lambda *a, **k: dataclasses.replace(real(*a, **k), in_recovery=True))
     result = run(module_runner, pg, retention="6 months", reference_time=REFERENCE)
     assert result["changed"] is False and "standby" in result["skipped_reason"]
     assert len(attached(pg)) == 9

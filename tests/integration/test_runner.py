@@ -15,7 +15,7 @@ from conftest import COLLECTIONS_ROOT
 
 LAUNCHER = (
     "import sys; sys.path.insert(0, %r); "
-    "from ansible_collections.pgfleet.partitions.plugins.module_utils._runner import main; "
+    "from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.runner import main; "
     "sys.exit(main(sys.argv[1:]))" % str(COLLECTIONS_ROOT)
 )
 

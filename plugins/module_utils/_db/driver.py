@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Private to pgfleet.partitions: the database driver, psycopg 3 or psycopg2, whichever is installed, and what the
+# engine needs of it: psycopg's sql module, the driver's error class and an error's SQLSTATE.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from typing import Optional
+
+try:
+    import psycopg as driver
+    from psycopg import sql
+
+    DRIVER = "psycopg"
+except ImportError:
+    try:
+        import psycopg2 as driver
+        from psycopg2 import sql
+
+        DRIVER = "psycopg2"
+    except ImportError:
+        driver = None
+        sql = None
+        DRIVER = None
+
+MISSING_DRIVER_MESSAGE = (
+    "Neither psycopg (3) nor psycopg2 is importable by the Python that runs this module. "
+    "Install one on the managed host, e.g. 'pip install psycopg[binary]' or the distribution package "
+    "python3-psycopg2."
+)
+
+DatabaseError = driver.Error if driver else Exception
+
+
+def sqlstate(exc: BaseException) -> Optional[str]:
+    """The SQLSTATE of a driver error, or None (psycopg 3 calls it sqlstate, psycopg2 pgcode)."""
+    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)

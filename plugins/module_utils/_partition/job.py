@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Private to pgfleet.partitions: the partition job postgres_partition, postgres_partition_convert and the scheduled
+# runner share, from a connection to a JSON-ready result: read -> plan -> apply -> read back.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
+    CreatePartition,
+    Partition,
+    PartitionPolicy,
+    TableName,
+    TableState,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import (
+    jsonable,
+    lock_skip_reason,
+    ordered,
+    partition_facts,
+    standby_reason,
+    with_listing,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog as db_catalog
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import (
+    acquire_table_lock,
+    release_table_lock,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import catalog, execute, plan, render
+
+
+@dataclass
+class CreationResult:
+    created: List[str] = field(default_factory=list)
+    moved_rows: int = 0
+
+
+def create_partitions(database, state: TableState, actions: Sequence[CreatePartition], check_mode: bool,
+                      lock_timeout: str, retries: int, tablespace: Optional[str] = None) -> CreationResult:
+    """Create each planned partition in its own transaction; a failure leaves earlier ones created. The statements
+    (run, or in check mode that would run) go to database.queries."""
+    plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema,
+                                                                    [action.name for action in actions]))
+    result = CreationResult()
+    for action in actions:
+        rows, default_bytes = catalog.rows_to_move_and_default_size(database, state, action)
+        creation = plan.creation_for(state, action, rows, default_bytes)
+        statements = render.creation_statements(state, creation, tablespace)
+        if not check_mode:
+            if creation.proves_absent and not execute.prove_absent(database, state, action, statements,
+                                                                   lock_timeout, retries):
+                # Rows of the range arrived in the default partition meanwhile: they are moved instead.
+                statements = render.creation_statements(state, plan.creation_for(state, action, 1, default_bytes),
+                                                        tablespace)
+            moved = execute.create(database, state, action, statements, lock_timeout, retries)
+            rows = moved if moved is not None else rows
+        result.created.append(action.name)
+        result.moved_rows += rows
+        database.record(statements.all)
+    return result
+
+
+def ensure_partitions(database, table: TableName, policy: PartitionPolicy, check_mode: bool = False,
+                      lock_timeout: str = "3s", retries: int = 5, run_lock_wait: int = 60) -> dict:
+    """Make `table` have the partitions the policy asks for; the result dict is what the module returns."""
+    return ensure_partitions_reading(database, table, policy, check_mode, lock_timeout, retries, run_lock_wait)[0]
+
+
+def ensure_partitions_reading(database, table: TableName, policy: PartitionPolicy, check_mode: bool = False,
+                              lock_timeout: str = "3s", retries: int = 5,
+                              run_lock_wait: int = 60) -> Tuple[dict, Optional[TableState]]:
+    """ensure_partitions, and the TableState it read last when the run left the table as read (it created nothing),
+    else None: the runner takes its status facts from that state instead of reading the catalog again."""
+    db_catalog.prepare_session(database)
+    state = db_catalog.read_table(database, table)
+    result = {"changed": False, "created": [], "moved_rows": 0, "queries": [], "strategy": state.strategy,
+              "key": state.key, "key_type": state.key_type, "table": "%s.%s" % (state.schema, state.name)}
+    if state.in_recovery:
+        return _finish(result, state, state.partitions, skipped_reason=standby_reason()), state
+    first_plan = plan.plan(state, policy)
+    result["reference"] = jsonable(first_plan.reference)
+    if not first_plan.actions:
+        return _finish(result, state, state.partitions), state
+    if check_mode:
+        created = create_partitions(database, state, first_plan.actions, True, lock_timeout, retries,
+                                    policy.tablespace)
+        planned = tuple(Partition(a.schema, a.name, a.bounds, is_default=a.is_default) for a in first_plan.actions)
+        result.update(changed=True, created=created.created, moved_rows=created.moved_rows,
+                      queries=list(database.queries))
+        return _finish(result, state, state.partitions + planned), state
+    if not acquire_table_lock(database, state.oid, run_lock_wait):
+        return _finish(result, state, state.partitions, skipped_reason=lock_skip_reason(
+            "maintenance", result["table"], run_lock_wait)), None
+    try:
+        state = db_catalog.read_table(database, table)
+        created = create_partitions(database, state, plan.plan(state, policy).actions, False, lock_timeout, retries,
+                                    policy.tablespace)
+    finally:
+        release_table_lock(database, state.oid)
+    result.update(changed=bool(created.created), created=created.created, moved_rows=created.moved_rows,
+                  queries=list(database.queries))
+    if not created.created:  # another run made them while this one waited for the lock
+        return _finish(result, state, state.partitions), state
+    after = db_catalog.read_table(database, table, with_max_key=False)
+    return _finish(result, state, after.partitions), None
+
+
+def _finish(result, before, after_partitions, skipped_reason=None):
+    result["partitions"] = [partition_facts(p) for p in ordered(after_partitions)]
+    return with_listing(result, before.partitions, after_partitions, skipped_reason)

@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Private to pgfleet.partitions: postgres_partition's options as a validated PartitionPolicy; every refusal that
+# needs no catalog happens here, before anything connects. Pure.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import validate_lock_timeout
+
+
+def policy_from_params(params: dict) -> PartitionPolicy:
+    """The validated PartitionPolicy of postgres_partition's options (refusals before any connection)."""
+    interval = params.get("interval")
+    if isinstance(interval, str) and interval.strip().isdigit():
+        interval = int(interval)
+    elif isinstance(interval, str):
+        interval = interval.strip().lower()
+    for suffix in (params.get("list_partitions") or {}):
+        if not PLAIN_NAME.match(str(suffix)):
+            raise PlanError("list_partitions key %r is not a plain name suffix (letters, digits, '_')" % (suffix,))
+    if params.get("tablespace") is not None and not PLAIN_NAME.match(params["tablespace"]):
+        raise PlanError("tablespace %r is not a plain name" % (params["tablespace"],))
+    premake, backfill = params.get("premake", 12), params.get("backfill", 0)
+    if premake is not None and premake < 0 or backfill is not None and backfill < 0:
+        raise PlanError("premake and backfill must be 0 or more (got premake=%s, backfill=%s)" % (premake, backfill))
+    validate_lock_timeout(params.get("lock_timeout", "3s"))
+    return PartitionPolicy(
+        interval=interval, premake=premake, backfill=backfill, epoch=params.get("epoch"),
+        reference_time=parse_reference_time(params.get("reference_time")),
+        timezone=params.get("timezone") or "UTC", name_template=params.get("name_template"),
+        default_partition=bool(params.get("default_partition")), list_partitions=params.get("list_partitions"),
+        hash_modulus=params.get("hash_modulus"), tablespace=params.get("tablespace"),
+    )

@@ -1,0 +1,253 @@
+# -*- coding: utf-8 -*-
+# Private to pgfleet.partitions: the pure planner of postgres_partition, catalog state + policy + reference time ->
+# the partitions to create, and how each one is created.
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence, Tuple, Union
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.bounds import canonical_list_value
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
+    TIME_INTERVALS,
+    CreatePartition,
+    HashBounds,
+    ListBounds,
+    PartitionPolicy,
+    RangeBounds,
+    TableState,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name, validate_template
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import IntegerGrid, TimeGrid
+
+DEFAULT_SUFFIX = "default"
+# Attaching next to a default partition scans it under ACCESS EXCLUSIVE unless a constraint proves the new
+# range absent. Below this size the scan is shorter than the extra transactions that avoid it.
+DEFAULT_SCAN_LIMIT_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: Tuple[CreatePartition, ...]
+    reference: Any = None  # the reference key value the range plan was computed from
+    current: Any = None  # RangeBounds of the partition that holds the reference
+
+
+@dataclass(frozen=True)
+class Creation:
+    """How one planned partition is created: always as a table of its own that is then attached.
+
+    moves_rows: rows of the default partition that belong in it move in the same transaction (a CHECK matching
+    its bounds lets ATTACH skip scanning them). proves_absent: a large default partition holding none of its rows
+    first gets a NOT VALID constraint excluding the range, validated without blocking writers, so that ATTACH
+    skips scanning the default partition under ACCESS EXCLUSIVE.
+    """
+
+    action: CreatePartition
+    moves_rows: bool = False
+    proves_absent: bool = False
+
+    @property
+    def bounds_checked(self) -> bool:
+        return self.moves_rows and isinstance(self.action.bounds, RangeBounds)
+
+
+def creation_for(state: TableState, action: CreatePartition, rows_to_move: int, default_bytes: int) -> Creation:
+    """How to create `action`'s partition, from the rows of the default partition it would take and that
+    partition's size (both 0 when the set has no default partition)."""
+    if state.default_partition is None or action.is_default:
+        return Creation(action)
+    if rows_to_move:
+        return Creation(action, moves_rows=True)
+    return Creation(action, proves_absent=default_bytes > DEFAULT_SCAN_LIMIT_BYTES)
+
+
+def refuse_taken_names(state: TableState, actions: Sequence[CreatePartition], taken: Iterable[str]) -> None:
+    """A planned name used by any other relation of the schema stops the run before the first DDL."""
+    clashing = sorted(set(taken) & {action.name for action in actions})
+    if clashing:
+        raise PlanError(
+            "%s.%s: planned partition name(s) %s already belong to other relations in schema %s; nothing was "
+            "created. Rename them or set name_template." % (state.schema, state.name, ", ".join(clashing),
+                                                            state.schema))
+
+
+def grid_for(state: TableState, policy: PartitionPolicy) -> Union[TimeGrid, IntegerGrid]:
+    """The bucket grid of a RANGE table, refusing intervals that do not fit the key type."""
+    interval = policy.interval
+    if interval is None:
+        raise PlanError("%s.%s is RANGE partitioned: 'interval' is required" % (state.schema, state.name))
+    kind = state.key_kind
+    if kind == "time":
+        if policy.epoch:
+            raise PlanError("epoch applies to integer keys only; %s is %s" % (state.key, state.key_type))
+        if interval not in TIME_INTERVALS:
+            raise PlanError(
+                "interval %r does not fit the %s key %s; use one of %s"
+                % (interval, state.key_type, state.key, ", ".join(TIME_INTERVALS))
+            )
+        return TimeGrid(interval, state.key_type, policy.timezone)
+    if kind == "integer":
+        if policy.epoch and policy.epoch not in ("seconds", "milliseconds"):
+            raise PlanError("epoch must be seconds or milliseconds, not %r" % (policy.epoch,))
+        if interval in TIME_INTERVALS:
+            if not policy.epoch:
+                raise PlanError(
+                    "interval %r on the %s key %s needs epoch: seconds or milliseconds (the key holds Unix "
+                    "time), or use an integer step" % (interval, state.key_type, state.key)
+                )
+            return TimeGrid(interval, "timestamp with time zone", policy.timezone, epoch=policy.epoch)
+        if policy.epoch:
+            raise PlanError("epoch needs a time interval (hour ... year), not %r" % (interval,))
+        if isinstance(interval, str) and interval.isdigit():
+            interval = int(interval)
+        return IntegerGrid(interval)
+    raise PlanError(
+        "RANGE key %s of type %s is not supported: use a date, timestamp, timestamptz or integer key"
+        % (state.key, state.key_type)
+    )
+
+
+def _reference(state, policy, grid):
+    if isinstance(grid, IntegerGrid):
+        if policy.reference_time is not None:
+            return int(policy.reference_time)
+        return state.max_key if state.max_key is not None else 0
+    if policy.reference_time is not None:
+        return grid.from_key(policy.reference_time)
+    return state.server_now
+
+
+def _plan_range(state, policy):
+    grid = grid_for(state, policy)
+    reference = _reference(state, policy, grid)
+    if isinstance(grid, TimeGrid):
+        grid.check_hours_around(reference)
+    current = grid.floor(reference)
+    validate_template(policy.name_template, {"parent", "suffix"} | set(grid.fields(current)))
+    offsets = [0] + list(range(1, policy.premake + 1)) + list(range(-1, -policy.backfill - 1, -1))
+    existing = [p for p in state.partitions if isinstance(p.bounds, RangeBounds)]
+    # Exact matches are the common case; looking them up first keeps a plan over thousands of partitions linear.
+    exact = {p.bounds for p in existing}
+    actions = []
+    for offset in offsets:
+        start = grid.shift(current, offset)
+        bounds = RangeBounds(grid.to_key(start), grid.to_key(grid.shift(start, 1)))
+        if bounds.lower == bounds.upper:
+            continue  # a day the zone skipped (Pacific/Apia, 2011-12-30): it holds no instant, so no rows
+        if bounds in exact or any(p.bounds.contains(bounds) for p in existing):
+            continue
+        clash = next((p for p in existing if p.bounds.overlaps(bounds)), None)
+        name = partition_name(state.name, grid.suffix(start), policy.name_template, grid.fields(start))
+        if clash is not None:
+            raise PlanError(
+                "%s.%s: planned partition %s [%s, %s) overlaps existing partition %s.%s [%s, %s) with different "
+                "bounds; nothing was created. Adjust interval, or merge/re-create the existing partition."
+                % (state.schema, state.name, name, bounds.lower, bounds.upper, clash.schema, clash.name,
+                   clash.bounds.lower, clash.bounds.upper)
+            )
+        actions.append(CreatePartition(state.schema, name, bounds))
+    current_bounds = RangeBounds(grid.to_key(current), grid.to_key(grid.shift(current, 1)))
+    return actions, reference, current_bounds
+
+
+def _plan_list(state, policy):
+    wanted = policy.list_partitions or {}
+    if not isinstance(wanted, dict):
+        raise PlanError("list_partitions must be a mapping of name suffix -> list of values")
+    validate_template(policy.name_template, {"parent", "suffix"})
+    existing = [p for p in state.partitions if isinstance(p.bounds, ListBounds)]
+    claimed = {}
+    actions = []
+    for suffix, values in wanted.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise PlanError("list_partitions[%r] must be a non-empty list of values" % (suffix,))
+        canonical = frozenset(canonical_list_value(value) for value in values)
+        for value in canonical:
+            if value in claimed:
+                raise PlanError(
+                    "list_partitions: value %r is listed under both %r and %r" % (value, claimed[value], suffix)
+                )
+            claimed[value] = suffix
+        name = partition_name(state.name, str(suffix), policy.name_template)
+        if any(frozenset(p.bounds.values) == canonical for p in existing):
+            continue
+        clash = next((p for p in existing if canonical & frozenset(p.bounds.values)), None)
+        if clash is not None:
+            raise PlanError(
+                "%s.%s: planned LIST partition %s %s shares values with existing partition %s %s; nothing was "
+                "created" % (state.schema, state.name, name, sorted(canonical, key=str), clash.name,
+                             list(clash.bounds.values))
+            )
+        actions.append(CreatePartition(state.schema, name, ListBounds(tuple(sorted(canonical, key=str))),
+                                       values=tuple(values)))
+    return actions
+
+
+def _plan_hash(state, policy):
+    modulus = policy.hash_modulus
+    if modulus is None or modulus < 1:
+        raise PlanError("%s.%s is HASH partitioned: hash_modulus must be a positive integer"
+                        % (state.schema, state.name))
+    validate_template(policy.name_template, {"parent", "suffix"})
+    existing = [p for p in state.partitions if isinstance(p.bounds, HashBounds)]
+    other = next((p for p in existing if p.bounds.modulus != modulus), None)
+    if other is not None:
+        raise PlanError(
+            "%s.%s: existing partition %s has modulus %d, not hash_modulus %d; changing the modulus needs a "
+            "rebuild of the set" % (state.schema, state.name, other.name, other.bounds.modulus, modulus)
+        )
+    have = {p.bounds.remainder for p in existing}
+    return [
+        CreatePartition(state.schema, partition_name(state.name, "hash_%d" % remainder, policy.name_template),
+                        HashBounds(modulus, remainder))
+        for remainder in range(modulus) if remainder not in have
+    ]
+
+
+def _refuse_foreign_options(state, policy):
+    table = "%s.%s" % (state.schema, state.name)
+    if state.strategy != "list" and policy.list_partitions:
+        raise PlanError("%s is %s partitioned: list_partitions applies to LIST tables only"
+                        % (table, state.strategy.upper()))
+    if state.strategy != "hash" and policy.hash_modulus is not None:
+        raise PlanError("%s is %s partitioned: hash_modulus applies to HASH tables only"
+                        % (table, state.strategy.upper()))
+    if state.strategy != "range" and (policy.interval is not None or policy.epoch):
+        raise PlanError("%s is %s partitioned: interval and epoch apply to RANGE tables only"
+                        % (table, state.strategy.upper()))
+    if state.strategy == "hash" and policy.default_partition:
+        raise PlanError("%s is HASH partitioned: a HASH set cannot have a default partition" % table)
+    if policy.premake < 0 or policy.backfill < 0:
+        raise PlanError("premake and backfill must be 0 or more (got premake=%s, backfill=%s)"
+                        % (policy.premake, policy.backfill))
+
+
+def plan(state: TableState, policy: PartitionPolicy) -> Plan:
+    """The partitions to create so the table matches the policy, most urgent first.
+
+    Raises PlanError, before any action exists, for anything that does not fit: nothing half planned.
+    """
+    _refuse_foreign_options(state, policy)
+    reference = current = None
+    if state.strategy == "range":
+        actions, reference, current = _plan_range(state, policy)
+    elif state.strategy == "list":
+        actions = _plan_list(state, policy)
+    else:
+        actions = _plan_hash(state, policy)
+    if policy.default_partition and state.default_partition is None:
+        actions.append(CreatePartition(state.schema, partition_name(state.name, DEFAULT_SUFFIX), None))
+    taken = {}
+    for partition in state.partitions:
+        taken[partition.name] = "existing partition"
+    for action in actions:
+        if action.name in taken:
+            raise PlanError(
+                "%s.%s: the name %s is given to two partitions (%s and a planned one); fix name_template"
+                % (state.schema, state.name, action.name, taken[action.name])
+            )
+        taken[action.name] = "planned partition"
+    return Plan(tuple(actions), reference, current)

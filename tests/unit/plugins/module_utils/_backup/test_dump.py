@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+
+import pytest
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils._backup import dump
+from ansible_collections.pgfleet.partitions.plugins.module_utils._backup import files
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import BackupError, PlanError
+
+
+@pytest.mark.parametrize("path", ["backups", "./backups", "../x", ""], ids=repr)
+def test_a_relative_backup_dir_is_refused(path):
+    with pytest.raises(PlanError, match="relative|non-empty"):
+        files.validate_backup_dir(path)
+
+
+def test_an_absolute_backup_dir_is_normalized():
+    assert files.validate_backup_dir("/var//backups/./pg/") == "/var/backups/pg"
+
+
+PATHS = [
+    pytest.param("public", "events_2024_01", "/b/db/public.events_2024_01.dump", id="plain names"),
+    pytest.param("we/ird", "a%b/c", "/b/db/we%2Fird.a%25b%2Fc.dump", id="slashes and percent signs are escaped"),
+]
+
+
+@pytest.mark.parametrize("schema, name, expected", PATHS)
+def test_dump_paths_stay_inside_the_database_directory(schema, name, expected):
+    assert files.dump_path("/b/db", schema, name) == expected
+
+
+@pytest.mark.parametrize("database, expected", [("app", "/b/app"), ("..", "/b/%2E%2E"), ("a/b", "/b/a%2Fb")])
+def test_the_database_directory_is_one_path_component(database, expected):
+    assert files.database_directory("/b", database) == expected
+
+
+def fake_run(stdout, returncode=0):
+    def run(command, **kwargs):
+        return subprocess.CompletedProcess(command, returncode, stdout, "")
+    return run
+
+
+VERSIONS = [
+    pytest.param("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n", 15, id="debian"),
+    pytest.param("pg_dump (PostgreSQL) 18.1\n", 18, id="plain"),
+    pytest.param("pg_dump (PostgreSQL) 9.6.24\n", 9, id="old numbering"),
+]
+
+
+@pytest.mark.parametrize("output, major", VERSIONS)
+def test_the_major_version_is_read_from_version_output(output, major):
+    assert dump.tool_major("pg_dump", run=fake_run(output)) == major
+
+
+def test_a_binary_that_reports_no_version_is_refused():
+    with pytest.raises(BackupError, match="did not report"):
+        dump.tool_major("pg_dump", run=fake_run("hello\n"))
+
+
+def tool(directory, name, text="#!/bin/sh\n"):
+    path = directory / name
+    path.write_text(text)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_pg_dump_path_must_be_new_enough_and_have_pg_restore_beside_it(tmp_path):
+    pg_dump = tool(tmp_path, "pg_dump")
+    with pytest.raises(BackupError, match="no executable pg_restore"):
+        dump.find_tools(15, pg_dump, run=fake_run("pg_dump (PostgreSQL) 16.2"))
+    tool(tmp_path, "pg_restore")
+    assert dump.find_tools(15, pg_dump, run=fake_run("pg_dump (PostgreSQL) 16.2")) == dump.DumpTools(
+        pg_dump, str(tmp_path / "pg_restore"), 16)
+    with pytest.raises(BackupError, match=r"no pg_dump of PostgreSQL 17 or newer found \(found: .*\(16\)\)"):
+        dump.find_tools(17, pg_dump, run=fake_run("pg_dump (PostgreSQL) 16.2"))
+
+
+def test_a_missing_pg_dump_path_is_a_clear_error(tmp_path):
+    with pytest.raises(BackupError, match="not an executable file"):
+        dump.find_tools(15, str(tmp_path / "nowhere" / "pg_dump"))
+
+
+def test_connection_options_reach_pg_dump_through_the_environment_only():
+    params = dict(login_host="db.example", port=5433, login_user="owner", login_password="s3cret", login_db="x",
+                  ssl_mode="verify-full", ca_cert="/ca.pem", connect_params={"connect_timeout": 5, "keepalives": 1})
+    environment = dump.libpq_environment(params, "app", base={"PATH": "/bin", "PGSERVICE": "kept"})
+    assert environment == {
+        "PATH": "/bin", "PGSERVICE": "kept", "PGHOST": "db.example", "PGPORT": "5433", "PGUSER": "owner",
+        "PGPASSWORD": "s3cret", "PGDATABASE": "app", "PGSSLMODE": "verify-full", "PGSSLROOTCERT": "/ca.pem",
+        "PGCONNECT_TIMEOUT": "5", "PGAPPNAME": "pgfleet.partitions backup",
+    }
+
+
+def test_directories_are_created_private_whatever_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        target = tmp_path / "new" / "db"
+        files.prepare_directory(str(target))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+    assert list(target.iterdir()) == []
+
+
+def test_a_directory_path_through_a_file_is_not_usable(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(BackupError, match="not usable"):
+        files.prepare_directory(str(tmp_path / "file" / "db"))

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.config import (
+    ConfigError,
+    connection_params,
+    load_config,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.jobs import summarize
+from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.status import exclusive_lock, metrics_text
+
+SUMMARIES = [
+    pytest.param(None, ("SKIPPED", "not configured for this job"), id="a table without the job is skipped"),
+    pytest.param({"changed": False, "skipped_reason": "standby"}, ("SKIPPED", "standby"),
+                 id="a skip says why"),
+    pytest.param({"changed": True, "created": ["a", "b"], "moved_rows": 3},
+                 ("CHANGED", "created 2 (a, b); moved 3 rows from the default partition"),
+                 id="creations and moved rows are both told"),
+    pytest.param({"changed": False, "created": []}, ("OK", "nothing to do"), id="an idle run is OK"),
+]
+
+
+@pytest.mark.parametrize("result, expected", SUMMARIES)
+def test_summarize(result, expected):
+    assert summarize("create", result) == expected
+
+
+def test_item_connection_overrides_the_shared_one_and_no_password_is_taken():
+    config = {"connection": {"login_host": "db", "port": 5432, "login_password": "secret", "login_user": "u"}}
+    params = connection_params(config, {"db": "app", "table": "t", "connection": {"port": 6432}})
+    assert params == {"login_host": "db", "port": 6432, "login_user": "u", "login_db": "app"}
+
+
+def test_metrics_name_each_table_and_job():
+    status = {"tables": {"app/public.t": {"runway": {"partitions": 4, "seconds": 100}, "default_rows": 0,
+                                          "create": {"last_success": "2026-01-01T00:00:00+00:00"}}}}
+    text = metrics_text(status)
+    assert 'pgfleet_partitions_runway_partitions{db="app",table="public.t"} 4' in text
+    assert 'pgfleet_partitions_runway_seconds{db="app",table="public.t"} 100' in text
+    assert 'pgfleet_partitions_last_success_timestamp_seconds{db="app",table="public.t",job="create"} 1767225600' \
+        in text
+
+
+BAD_CONFIGS = [
+    pytest.param("tables: [", "is not JSON", id="YAML that is not JSON"),
+    pytest.param(json.dumps({"tables": [{"db": "x"}]}), "needs 'db' and 'table'", id="an item without a table"),
+    pytest.param(json.dumps([]), "must hold an object", id="a list instead of an object"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_CONFIGS)
+def test_bad_policy_files_are_refused(tmp_path, text, message):
+    path = tmp_path / "policy.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(path))
+
+
+def test_a_held_lock_is_waited_for_then_given_up(tmp_path):
+    path = str(tmp_path / "lock")
+    ticks = iter(range(100))
+    with exclusive_lock(path, 10) as first:
+        with exclusive_lock(path, 3, clock=lambda: next(ticks), sleep=lambda seconds: None) as second:
+            assert first is True and second is False
+    with exclusive_lock(path, 0) as again:
+        assert again is True
