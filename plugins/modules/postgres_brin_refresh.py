@@ -147,27 +147,33 @@ skipped_reason:
   type: str
 """
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import LOCKING_OPTIONS, argument_spec
+from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import (
+    LOCKING_OPTIONS,
+    argument_spec,
+    locking_settings,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.job import refresh_brin
 from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.plan import MODES
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 
 
+OPTIONS = dict(
+    table=dict(type="str"),
+    indexes=dict(type="list", elements="str"),
+    mode=dict(type="str", choices=list(MODES), default="summarize"),
+    recent_partitions=dict(type="int"),
+    **LOCKING_OPTIONS,
+)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            table=dict(type="str"),
-            indexes=dict(type="list", elements="str"),
-            mode=dict(type="str", choices=list(MODES), default="summarize"),
-            recent_partitions=dict(type="int"),
-            **LOCKING_OPTIONS
-        ),
-        mutually_exclusive=[("table", "indexes")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(**OPTIONS), mutually_exclusive=[("table", "indexes")],
+                           supports_check_mode=True)
     params = module.params
 
     def prepare():
@@ -176,12 +182,10 @@ def main():
                                                           for text in params["indexes"]]
         return table, indexes
 
-    result = run_job(
-        module, params["table"] or ", ".join(params["indexes"] or ["every BRIN index"]), prepare,
-        lambda database, table, indexes: refresh_brin(database, table, indexes, params["mode"],
-                                                      params["recent_partitions"], module.check_mode,
-                                                      params["lock_timeout"], params["retries"]))
-    module.exit_json(**result)
+    job = functools.partial(refresh_brin, mode=params["mode"], recent_partitions=params["recent_partitions"],
+                            check_mode=module.check_mode, **locking_settings(params))
+    module.exit_json(**run_job(module, params["table"] or ", ".join(params["indexes"] or ["every BRIN index"]),
+                               prepare, job))
 
 
 if __name__ == "__main__":

@@ -166,6 +166,8 @@ diff:
   type: dict
 """
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import (
@@ -173,6 +175,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspe
     PARTITION_POLICY_OPTIONS,
     RUN_LOCK_OPTIONS,
     argument_spec,
+    locking_settings,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
@@ -180,22 +183,15 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
 
 
+OPTIONS = dict(PARTITION_POLICY_OPTIONS, table=dict(type="str", required=True), **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            table=dict(type="str", required=True),
-            **dict(PARTITION_POLICY_OPTIONS, **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(**OPTIONS), supports_check_mode=True)
     params = module.params
-    result = run_job(
-        module, params["table"],
-        lambda: (parse_table_name(params["table"]), policy_from_params(params)),
-        lambda database, table, policy: ensure_partitions(database, table, policy, module.check_mode,
-                                                          params["lock_timeout"], params["retries"],
-                                                          params["run_lock_wait"]))
-    module.exit_json(**result)
+    job = functools.partial(ensure_partitions, check_mode=module.check_mode, **locking_settings(params))
+    module.exit_json(**run_job(module, params["table"],
+                               lambda: (parse_table_name(params["table"]), policy_from_params(params)), job))
 
 
 if __name__ == "__main__":

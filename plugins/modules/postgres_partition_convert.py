@@ -297,6 +297,8 @@ skipped_reason:
   type: str
 """
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import (
@@ -304,6 +306,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspe
     PARTITION_POLICY_OPTIONS,
     RUN_LOCK_OPTIONS,
     argument_spec,
+    locking_settings,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.job import convert
@@ -316,26 +319,28 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
 
 
+OPTIONS = dict(
+    PARTITION_POLICY_OPTIONS,
+    table=dict(type="str", required=True),
+    state=dict(type="str", required=True, choices=list(STAGES)),
+    strategy=dict(type="str", choices=list(STRATEGIES)),
+    column=dict(type="str"),
+    batch_size=dict(type="int", default=10000),
+    sleep=dict(type="float", default=0),
+    **LOCKING_OPTIONS,
+    **RUN_LOCK_OPTIONS,
+)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            table=dict(type="str", required=True),
-            state=dict(type="str", required=True, choices=list(STAGES)),
-            strategy=dict(type="str", choices=list(STRATEGIES)),
-            column=dict(type="str"),
-            batch_size=dict(type="int", default=10000),
-            sleep=dict(type="float", default=0),
-            **dict(PARTITION_POLICY_OPTIONS, **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(**OPTIONS), supports_check_mode=True)
     params = module.params
-    result = run_job(
-        module, params["table"],
-        lambda: (parse_table_name(params["table"]), request_from_params(params), policy_from_params(params)),
-        lambda database, table, request, policy: convert(database, table, request, policy, module.check_mode,
-                                                         params["lock_timeout"], params["retries"],
-                                                         params["run_lock_wait"]))
+
+    def prepare():
+        return parse_table_name(params["table"]), request_from_params(params), policy_from_params(params)
+
+    result = run_job(module, params["table"], prepare,
+                     functools.partial(convert, check_mode=module.check_mode, **locking_settings(params)))
     for warning in result["not_carried"]:
         module.warn(warning)
     module.exit_json(**result)

@@ -244,20 +244,12 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.info
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            table=dict(type="list", elements="str"),
-            reference_time=dict(type="raw"),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    result = run_job(
-        module, "cannot read the partition facts of %s" % ", ".join(params["table"] or ["the partitioned tables"]),
-        lambda: ([parse_table_name(name) for name in params["table"] or []],
-                 parse_reference_time(params["reference_time"])),
-        read_facts)
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=argument_spec(table=dict(type="list", elements="str"),
+                                                       reference_time=dict(type="raw")), supports_check_mode=True)
+    names, reference_time = module.params["table"], module.params["reference_time"]
+    subject = "cannot read the partition facts of %s" % ", ".join(names or ["the partitioned tables"])
+    module.exit_json(**run_job(module, subject, lambda: ([parse_table_name(name) for name in names or []],
+                                                         parse_reference_time(reference_time)), read_facts))
 
 
 if __name__ == "__main__":

@@ -259,12 +259,15 @@ diff:
   type: dict
 """
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import (
     LOCKING_OPTIONS,
     RUN_LOCK_OPTIONS,
     argument_spec,
+    locking_settings,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
@@ -276,30 +279,29 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.para
 )
 
 
+OPTIONS = dict(
+    table=dict(type="str", required=True),
+    retention=dict(type="raw", required=True),
+    action=dict(type="str", choices=list(ACTIONS), default="drop"),
+    archive_schema=dict(type="str"),
+    archive_tablespace=dict(type="str"),
+    backup_dir=dict(type="path"),
+    pg_dump_path=dict(type="path"),
+    concurrently=dict(type="str", choices=list(CONCURRENTLY), default="auto"),
+    reference_time=dict(type="raw"),
+    **LOCKING_OPTIONS,
+    **RUN_LOCK_OPTIONS,
+)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            table=dict(type="str", required=True),
-            retention=dict(type="raw", required=True),
-            action=dict(type="str", choices=list(ACTIONS), default="drop"),
-            archive_schema=dict(type="str"),
-            archive_tablespace=dict(type="str"),
-            backup_dir=dict(type="path"),
-            pg_dump_path=dict(type="path"),
-            concurrently=dict(type="str", choices=list(CONCURRENTLY), default="auto"),
-            reference_time=dict(type="raw"),
-            **dict(LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(**OPTIONS), supports_check_mode=True)
     params = module.params
-    result = run_job(
-        module, params["table"],
-        lambda: (parse_table_name(params["table"]), policy_from_params(params)),
-        lambda database, table, policy: enforce_retention(database, table, policy, params, module.check_mode,
-                                                          params["lock_timeout"], params["retries"],
-                                                          params["run_lock_wait"]))
-    module.exit_json(**result)
+    # The connection options go to the job too: pg_dump connects with them.
+    job = functools.partial(enforce_retention, connection_params=params, check_mode=module.check_mode,
+                            **locking_settings(params))
+    module.exit_json(**run_job(module, params["table"],
+                               lambda: (parse_table_name(params["table"]), policy_from_params(params)), job))
 
 
 if __name__ == "__main__":

@@ -58,3 +58,8 @@ def argument_spec(**module_options: dict) -> dict:
     spec = {name: dict(option) for name, option in CONNECTION_OPTIONS.items()}
     spec.update(module_options)
     return spec
+
+
+def locking_settings(params: dict) -> dict:
+    """The locking options a module was given, as keyword arguments of its job."""
+    return {name: params[name] for name in list(LOCKING_OPTIONS) + list(RUN_LOCK_OPTIONS) if name in params}

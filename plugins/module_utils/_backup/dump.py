@@ -68,7 +68,7 @@ class BackupRecord:
     sha256: str
     time: str  # ISO 8601, UTC, when the dump's snapshot was taken
 
-    def facts(self):
+    def facts(self) -> dict:
         return asdict(self)
 
 

@@ -21,8 +21,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
 
 def refresh_one(database, visit: Visit, lock_timeout: str, retries: int) -> int:
     """Run one visit; the ranges it summarized (for a rebuild: the ranges of the table as read)."""
-    index = visit.index
-    what = "BRIN index %s on %s (%s)" % (index.index, index.table, visit.mode)
+    index, what = visit.index, visit.what
     composed = render.statement(visit)
 
     def summarize(db):

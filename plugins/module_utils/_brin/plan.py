@@ -64,12 +64,21 @@ class BrinIndex:
 
 @dataclass(frozen=True)
 class Visit:
+    """One index a refresh visits, and how."""
+
     index: BrinIndex
     mode: str
+
+    @property
+    def what(self) -> str:
+        """The visit as messages name it."""
+        return "BRIN index %s on %s (%s)" % (self.index.index, self.index.table, self.mode)
 
 
 @dataclass(frozen=True)
 class RefreshPlan:
+    """The visits of one run, in order; none, with the reason, when the run must change nothing."""
+
     visits: Tuple[Visit, ...]
     mode: str
     skipped_reason: Optional[str] = None

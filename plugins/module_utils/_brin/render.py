@@ -12,7 +12,7 @@ def _regclass(quoted_name: str):
     return sql.SQL("{}::regclass").format(sql.Literal(quoted_name))
 
 
-def statement(visit: Visit):
+def statement(visit: Visit) -> sql.Composable:
     """The one statement a visit runs; summarizing ones return the number of ranges they summarized."""
     index = visit.index
     if visit.mode == "reindex_concurrently":

@@ -8,19 +8,8 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence, Tuple
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._convert import render
-from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model import (
-    MIRROR_TRIGGER,
-    TRUNCATE_TRIGGER,
-    Column,
-    ConversionFacts,
-    ForeignKey,
-    Grant,
-    Index,
-    Names,
-    OwnedSequence,
-    SourceTable,
-)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._convert import model, render
+from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model import MIRROR_TRIGGER, TRUNCATE_TRIGGER
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import CatalogError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import Relation, TableState
 
@@ -126,36 +115,36 @@ ORDER BY 1
 _MIRROR_ENABLED_QUERY = ("SELECT count(*) FROM pg_trigger WHERE tgrelid = %s AND tgname = %s AND tgenabled <> 'D'")
 
 
-def read_facts(database, names: Names) -> ConversionFacts:
+def read_facts(database, names: model.Names) -> model.ConversionFacts:
     """The conversion's three relations (live, partitioned copy, retired original) as they are now."""
     found = {}
     for name, oid, relkind, comment, mirrored in database.query(_RELATIONS_QUERY, {
             "trigger": MIRROR_TRIGGER, "schema": names.schema,
             "names": [names.live, names.partitioned, names.retired]}):
         found[name] = Relation(oid=oid, relkind=relkind, comment=comment, mirrored=mirrored)
-    return ConversionFacts(names, found.get(names.live), found.get(names.partitioned), found.get(names.retired))
+    return model.ConversionFacts(names, found.get(names.live), found.get(names.partitioned), found.get(names.retired))
 
 
-def read_table(database, oid: int) -> SourceTable:
+def read_table(database, oid: int) -> model.SourceTable:
     """The SourceTable of any relation of the conversion: columns, keys, foreign keys, grants, sequences."""
     rows = database.query(_RELATION_QUERY, {"oid": oid})
     if not rows:
         raise CatalogError("relation %s disappeared during the run" % oid)
     schema, name, owner, relkind = rows[0]
     args = {"oid": oid, "ours": [MIRROR_TRIGGER, TRUNCATE_TRIGGER]}
-    columns = tuple(Column(*row) for row in database.query(_COLUMNS_QUERY, args))
-    indexes = tuple(Index(oid=row[0], name=row[1], columns=tuple(row[2]), primary=row[3], unique=row[4],
+    columns = tuple(model.Column(*row) for row in database.query(_COLUMNS_QUERY, args))
+    indexes = tuple(model.Index(oid=row[0], name=row[1], columns=tuple(row[2]), primary=row[3], unique=row[4],
                                partial_or_expression=row[5], shape=row[6] or "", constraint=row[7])
                     for row in database.query(_INDEXES_QUERY, args))
     incoming, outgoing = [], []
     for row in database.query(_FOREIGN_KEYS_QUERY, args):
-        fk = ForeignKey(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], tuple(row[6]), *row[7:13])
+        fk = model.ForeignKey(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], tuple(row[6]), *row[7:13])
         (incoming if row[13] else outgoing).append(fk)
-    grants = tuple(Grant(grantee, privilege, grantable, column)
+    grants = tuple(model.Grant(grantee, privilege, grantable, column)
                    for grantee, privilege, grantable, column in database.query(_GRANTS_QUERY, args)
                    if privilege in PRIVILEGES)
-    sequences = tuple(OwnedSequence(*row) for row in database.query(_SEQUENCES_QUERY, args))
-    return SourceTable(
+    sequences = tuple(model.OwnedSequence(*row) for row in database.query(_SEQUENCES_QUERY, args))
+    return model.SourceTable(
         oid=oid, schema=schema, name=name, owner=owner, columns=columns, indexes=indexes, incoming=tuple(incoming),
         outgoing=tuple(outgoing), grants=grants, sequences=sequences, relkind=relkind,
         dependents=tuple(row[0] for row in database.query(_DEPENDENTS_QUERY, args)),

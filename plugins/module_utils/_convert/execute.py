@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._convert import catalog, render, stages
 from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.checks import (
@@ -70,7 +70,7 @@ class Conversion(object):
                        "foreign_keys": [], "not_carried": []}
 
     # ----------------------------------------------------------------------------------------------- helpers
-    def qualified(self, name: str):
+    def qualified(self, name: str) -> Tuple[str, str]:
         return (self.names.schema, name)
 
     def refresh(self) -> ConversionFacts:
@@ -103,7 +103,7 @@ class Conversion(object):
         relation = self.relation(name)
         return stages.read_marker(relation.comment) if relation else None
 
-    def write_marker(self, name: str, marker: dict):
+    def write_marker(self, name: str, marker: dict) -> Any:
         self.markers[name] = marker
         return comment_on_table(self.names.schema, name, stages.marker_comment(marker))
 
@@ -172,7 +172,8 @@ class Conversion(object):
                 self.database.execute(analyze)
         self.result["progress"] = {key: marker.get(key) for key in ("watermark", "rows_copied", "synced")}
 
-    def copy_batch(self, source, target, marker: dict, regular: SourceTable, refresh: bool) -> dict:
+    def copy_batch(self, source: Tuple[str, str], target: Tuple[str, str], marker: dict, regular: SourceTable,
+                   refresh: bool) -> dict:
         """One batch and its progress record, in one transaction; the first batch of a run goes into queries.
 
         Locking a row of a partitioned source (the live table, when rolling back) that a concurrent UPDATE moved to

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import Relation, parse_table_name
@@ -115,19 +115,19 @@ class SourceTable:
     dependents: Tuple[str, ...] = ()  # views, rules and SQL functions that read the table by oid
     not_carried: Tuple[str, ...] = ()  # triggers, policies, publications: reported, not copied
 
-    def column(self, name):
+    def column(self, name: str) -> Optional[Column]:
         return next((c for c in self.columns if c.name == name), None)
 
     @property
-    def primary_key(self):
+    def primary_key(self) -> Optional[Index]:
         return next((i for i in self.indexes if i.primary), None)
 
     @property
-    def copied_columns(self):
+    def copied_columns(self) -> Tuple[str, ...]:
         """Columns a copy writes: generated ones compute themselves."""
         return tuple(c.name for c in self.columns if not c.generated)
 
-    def types(self, columns):
+    def types(self, columns: Sequence[str]) -> Tuple[str, ...]:
         return tuple(self.column(c).type for c in columns)
 
 

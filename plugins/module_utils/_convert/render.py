@@ -5,21 +5,35 @@
 
 from __future__ import annotations
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model import MIRROR_TRIGGER, TRUNCATE_TRIGGER
+from typing import List, Optional, Sequence, Tuple
+
+from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model import (
+    MIRROR_TRIGGER,
+    TRUNCATE_TRIGGER,
+    ForeignKey,
+    Grant,
+    Index,
+    Names,
+    OwnedSequence,
+    SourceTable,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     CreatePartition,
     HashBounds,
     ListBounds,
+    Partition,
+    TableState,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver import sql
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import render as partition_render
 
+Relname = Tuple[str, str]  # (schema, name)
 _FK_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 _FK_MATCH = {"f": "MATCH FULL", "s": "MATCH SIMPLE"}
 
 
-def membership(state, partition):
+def membership(state: TableState, partition: Partition) -> sql.Composable:
     """A predicate true exactly for the rows that belong in one partition of `state`."""
     bounds = partition.bounds
     if isinstance(bounds, HashBounds):
@@ -41,7 +55,7 @@ def _matches(columns, left, right):
                                                                  sql.Identifier(c)) for c in columns)
 
 
-def create_partitioned(names, source, strategy, column):
+def create_partitioned(names: Names, source: SourceTable, strategy: str, column: str) -> sql.Composable:
     """The new table: columns, defaults, identity, generated columns, CHECK and NOT NULL constraints, indexes,
     comments, storage and statistics of the source (LIKE ... INCLUDING ALL), partitioned as asked."""
     return sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL) PARTITION BY {} ({})").format(
@@ -49,18 +63,18 @@ def create_partitioned(names, source, strategy, column):
         sql.SQL(strategy.upper()), sql.Identifier(column))
 
 
-def change_owner(schema, table, owner):
+def change_owner(schema: str, table: str, owner: str) -> sql.Composable:
     return sql.SQL("ALTER TABLE {} OWNER TO {}").format(sql.Identifier(schema, table), sql.Identifier(owner))
 
 
-def grant(schema, table, item):
+def grant(schema: str, table: str, item: Grant) -> sql.Composable:
     statement = sql.SQL("GRANT {}{} ON TABLE {} TO {}").format(
         sql.SQL(item.privilege), sql.SQL(" ({})").format(sql.Identifier(item.column)) if item.column else sql.SQL(""),
         sql.Identifier(schema, table), sql.Identifier(item.grantee) if item.grantee else sql.SQL("PUBLIC"))
     return sql.SQL("{} WITH GRANT OPTION").format(statement) if item.grantable else statement
 
 
-def foreign_key(fk, ref_schema, ref_table, not_valid=False):
+def foreign_key(fk: ForeignKey, ref_schema: str, ref_table: str, not_valid: bool = False) -> sql.Composable:
     """ALTER TABLE ... ADD CONSTRAINT for a foreign key, pointed at ref_schema.ref_table."""
     statement = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) {} ON UPDATE {} "
                         "ON DELETE {}").format(
@@ -73,11 +87,11 @@ def foreign_key(fk, ref_schema, ref_table, not_valid=False):
     return sql.SQL("{} NOT VALID").format(statement) if not_valid else statement
 
 
-def validate_constraint(schema, table, name):
+def validate_constraint(schema: str, table: str, name: str) -> sql.Composable:
     return sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(sql.Identifier(schema, table), sql.Identifier(name))
 
 
-def mirror_body(target_schema, target, columns, primary_key):
+def mirror_body(target_schema: str, target: str, columns: Sequence[str], primary_key: Sequence[str]) -> sql.Composable:
     """The PL/pgSQL body that replays each row change of the source table on the target, keyed by primary key.
 
     An UPDATE that changes the key deletes the old key first, so a row whose partition key changes moves. Upserts
@@ -103,7 +117,7 @@ def mirror_body(target_schema, target, columns, primary_key):
              key=_ids(primary_key), on_conflict=on_conflict)
 
 
-def mirror_function(schema, function, body_text):
+def mirror_function(schema: str, function: Optional[str], body_text: str) -> sql.Composable:
     """SECURITY DEFINER so writers of the source need no privileges on the target; a fixed search_path because
     every name in the body is qualified."""
     return sql.SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
@@ -111,7 +125,7 @@ def mirror_function(schema, function, body_text):
         sql.Identifier(schema, function), sql.Literal(body_text))
 
 
-def drop_mirror(schema, table, function=None):
+def drop_mirror(schema: str, table: str, function: Optional[str] = None) -> List[sql.Composable]:
     table_id = sql.Identifier(schema, table)
     statements = [sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(trigger), table_id)
                   for trigger in (MIRROR_TRIGGER, TRUNCATE_TRIGGER)]
@@ -120,7 +134,7 @@ def drop_mirror(schema, table, function=None):
     return statements
 
 
-def create_mirror(schema, table, function):
+def create_mirror(schema: str, table: str, function: Optional[str]) -> List[sql.Composable]:
     """OR REPLACE (PostgreSQL 14+) takes SHARE ROW EXCLUSIVE like CREATE, where a DROP first would take ACCESS
     EXCLUSIVE and stop readers too; it also re-enables a trigger someone disabled."""
     return [
@@ -137,7 +151,8 @@ def _row_literal(values, types):
         sql.SQL("{}::{}").format(sql.Literal(value), sql.SQL(type_name)) for value, type_name in zip(values, types)))
 
 
-def key_window(primary_key, types, after=None, through=None, alias=None):
+def key_window(primary_key: Sequence[str], types: Sequence[str], after: Optional[Sequence[str]] = None,
+               through: Optional[Sequence[str]] = None, alias: Optional[str] = None) -> sql.Composable:
     """The primary keys after one watermark and up to another (both as text, None for open)."""
     key = sql.SQL("ROW({})").format(_ids(primary_key, alias))
     parts = []
@@ -148,7 +163,8 @@ def key_window(primary_key, types, after=None, through=None, alias=None):
     return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
 
 
-def copy_batch(source, target, columns, primary_key, types, after, batch_size, refresh):
+def copy_batch(source: Relname, target: Relname, columns: Sequence[str], primary_key: Sequence[str],
+               types: Sequence[str], after: Optional[Sequence[str]], batch_size: int, refresh: bool) -> sql.Composable:
     """One batch: the next rows of the source by primary key, locked, written to the target.
 
     FOR KEY SHARE keeps a row from being deleted (or its key changed) between reading and writing it, so a delete
@@ -179,7 +195,8 @@ def copy_batch(source, target, columns, primary_key, types, after, batch_size, r
              key_desc=sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(c)) for c in primary_key))
 
 
-def delete_orphans(source, target, primary_key, types, after, through):
+def delete_orphans(source: Relname, target: Relname, primary_key: Sequence[str], types: Sequence[str],
+                   after: Optional[Sequence[str]], through: Optional[Sequence[str]]) -> sql.Composable:
     """Rows of the target within one key window that the source no longer has (a refresh only)."""
     return sql.SQL("DELETE FROM {target} AS t WHERE {window} AND NOT EXISTS (SELECT 1 FROM {source} AS s WHERE "
                    "{match})").format(target=sql.Identifier(*target), source=sql.Identifier(*source),
@@ -187,28 +204,29 @@ def delete_orphans(source, target, primary_key, types, after, through):
                                       match=_matches(primary_key, "s", "t"))
 
 
-def key_range(source, column):
+def key_range(source: Relname, column: str) -> sql.Composable:
     return sql.SQL("SELECT min({key}), max({key}), now() FROM {table}").format(
         key=sql.Identifier(column), table=sql.Identifier(*source))
 
 
-def key_values(source, column, limit=1000):
+def key_values(source: Relname, column: str, limit: int = 1000) -> sql.Composable:
     """The distinct values of a LIST key as text, as canonical_list_value spells them."""
     return sql.SQL("SELECT {key}::text FROM {table} WHERE {key} IS NOT NULL GROUP BY 1 ORDER BY 1 "
                    "LIMIT {limit}").format(
         key=sql.Identifier(column), table=sql.Identifier(*source), limit=sql.Literal(limit))
 
 
-def any_row(table):
+def any_row(table: Relname) -> sql.Composable:
     return sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(*table))
 
 
-def count_after(source, primary_key, types, after):
+def count_after(source: Relname, primary_key: Sequence[str], types: Sequence[str],
+                after: Optional[Sequence[str]]) -> sql.Composable:
     return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(*source),
                                                               key_window(primary_key, types, after))
 
 
-def verification(regular, state, checksum_columns):
+def verification(regular: Relname, state: TableState, checksum_columns: Sequence[str]) -> sql.Composable:
     """One statement, so one snapshot: rows and a checksum of the given columns per partition, for the regular
     table (rows routed by the partition bounds) and for the partitioned one (rows where they are)."""
     default = state.default_partition
@@ -225,18 +243,19 @@ def verification(regular, state, checksum_columns):
                             partitioned=sql.Identifier(state.schema, state.name))
 
 
-def lock_tables(first, second):
+def lock_tables(first: Relname, second: Relname) -> sql.Composable:
     """The live table first, as its writers (and their mirror trigger) lock them, so the swap cannot deadlock."""
     return sql.SQL("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(*first), sql.Identifier(*second))
 
 
-def rename(kind, schema, name, new_name):
+def rename(kind: str, schema: str, name: str, new_name: str) -> sql.Composable:
     """ALTER TABLE | INDEX | SEQUENCE ... RENAME TO ..."""
     return sql.SQL("ALTER {} {} RENAME TO {}").format(sql.SQL(kind), sql.Identifier(schema, name),
                                                       sql.Identifier(new_name))
 
 
-def index_renames(schema, leaving, arriving, suffix):
+def index_renames(schema: str, leaving: Sequence[Index], arriving: Sequence[Index],
+                  suffix: str) -> List[sql.Composable]:
     """The leaving table's index names go to the matching indexes of the arriving table (same definition); the
     leaving ones get `suffix`. Constraints backed by an index are renamed with it."""
     statements, pool = [], list(arriving)
@@ -253,7 +272,8 @@ def index_renames(schema, leaving, arriving, suffix):
     return statements
 
 
-def sequence_handover(leaving, arriving, schema, live, suffix):
+def sequence_handover(leaving: Sequence[OwnedSequence], arriving: Sequence[OwnedSequence], schema: str, live: str,
+                      suffix: str) -> List[sql.Composable]:
     """Serial sequences change owner to the column of the table that becomes live. An identity sequence of the
     arriving table continues where the leaving table's stopped and takes its name (the leaving one gets `suffix`).
     No writer can take a value meanwhile: the swap transaction holds both tables."""
@@ -274,5 +294,5 @@ def sequence_handover(leaving, arriving, schema, live, suffix):
     return statements
 
 
-def analyze(schema, table):
+def analyze(schema: str, table: str) -> sql.Composable:
     return sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any, Optional, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import CatalogError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
@@ -72,7 +73,7 @@ def _groups(tokens):
     return groups
 
 
-def parse_timestamp(text, key_type):
+def parse_timestamp(text: str, key_type: str) -> Any:
     text = text.strip()
     if key_type == "timestamp with time zone":
         whole = _UTC_SECONDS.match(text)
@@ -97,7 +98,7 @@ def _with_offset(text):
     return naive.replace(tzinfo=dt.timezone(offset)).astimezone(dt.timezone.utc)
 
 
-def parse_value(token, key_type):
+def parse_value(token: Tuple[str, str], key_type: str) -> Any:
     """One bound value in the key's type; MINVALUE/MAXVALUE (and +-infinity) as the unbounded sentinels."""
     kind, text = token
     if kind == "w" and text.upper() in ("MINVALUE", "MAXVALUE"):
@@ -115,7 +116,7 @@ def parse_value(token, key_type):
         raise CatalogError("cannot read partition bound value %r as %s" % (text, key_type))
 
 
-def parse_bound(expression, key_type):
+def parse_bound(expression: str, key_type: str) -> Any:
     """RangeBounds, ListBounds or HashBounds from pg_get_expr(relpartbound); None for DEFAULT."""
     text = expression.strip()
     upper = text.upper()
@@ -152,7 +153,7 @@ def _parse_tokens(expression, key_type):
     raise CatalogError("unknown partition bound %r" % expression)
 
 
-def canonical_list_value(value):
+def canonical_list_value(value: Any) -> Optional[str]:
     """The text PostgreSQL prints for a LIST value given in YAML, so wanted and existing sets compare."""
     if value is None:
         return None

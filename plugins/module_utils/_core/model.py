@@ -26,7 +26,7 @@ class TableName:
         return "%s.%s" % (self.schema, self.name) if self.schema else self.name
 
 
-def parse_table_name(text, option="table"):
+def parse_table_name(text: str, option: str = "table") -> TableName:
     """'[schema.]name' with plain identifiers only, folded to lower case as PostgreSQL folds unquoted names.
 
     Anything else (quotes, semicolons, comments, spaces) is refused here, before any SQL is built.
@@ -58,7 +58,7 @@ class Relation:
 
 # Sentinels for MINVALUE / MAXVALUE range bounds; they order below and above every value.
 class _Unbounded(object):
-    def __init__(self, label, sign):
+    def __init__(self, label: str, sign: int):
         self.label = label
         self.sign = sign
 
@@ -77,7 +77,7 @@ MINVALUE = _Unbounded("MINVALUE", -1)
 MAXVALUE = _Unbounded("MAXVALUE", 1)
 
 
-def bound_before(a, b):
+def bound_before(a: Any, b: Any) -> bool:
     """a < b for range bound values, MINVALUE and MAXVALUE included."""
     if isinstance(a, _Unbounded) or isinstance(b, _Unbounded):
         rank_a = a.sign if isinstance(a, _Unbounded) else 0
@@ -91,26 +91,32 @@ class RangeBounds:
     lower: Any
     upper: Any  # exclusive
 
-    def overlaps(self, other):
+    def overlaps(self, other: RangeBounds) -> bool:
         return bound_before(self.lower, other.upper) and bound_before(other.lower, self.upper)
 
-    def contains(self, other):
+    def contains(self, other: RangeBounds) -> bool:
         return not bound_before(other.lower, self.lower) and not bound_before(self.upper, other.upper)
 
 
 @dataclass(frozen=True)
 class ListBounds:
+    """FOR VALUES IN (...)."""
+
     values: Tuple[str, ...]  # canonical text of each value; None for NULL
 
 
 @dataclass(frozen=True)
 class HashBounds:
+    """FOR VALUES WITH (MODULUS m, REMAINDER r)."""
+
     modulus: int
     remainder: int
 
 
 @dataclass(frozen=True)
 class Partition:
+    """One partition of a set as the catalog has it (bounds from pg_get_expr, never from its name)."""
+
     schema: str
     name: str
     bounds: Any  # RangeBounds, ListBounds, HashBounds, or None for the default partition
@@ -139,11 +145,11 @@ class TableState:
     server_version_num: int = 0
 
     @property
-    def default_partition(self):
+    def default_partition(self) -> Optional["Partition"]:
         return next((p for p in self.partitions if p.is_default), None)
 
     @property
-    def key_kind(self):
+    def key_kind(self) -> str:
         if self.key_type in TIME_KEY_TYPES:
             return "time"
         if self.key_type in INTEGER_KEY_TYPES:
@@ -178,5 +184,5 @@ class CreatePartition:
     values: Tuple[Any, ...] = field(default=())  # LIST values as the user gave them, for rendering literals
 
     @property
-    def is_default(self):
+    def is_default(self) -> bool:
         return self.bounds is None

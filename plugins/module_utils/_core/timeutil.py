@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any, Optional
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 
@@ -20,7 +21,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_SCALE = {"seconds": 1, "milliseconds": 1000}
 
 
-def instant(value):
+def instant(value: Any) -> Any:
     """Time values as aware UTC datetimes so date, timestamp and timestamptz compare and subtract alike.
 
     A date is its midnight and a naive timestamp is read as UTC: the catalog session runs in UTC. Other values
@@ -33,7 +34,7 @@ def instant(value):
     return value
 
 
-def zone(name):
+def zone(name: str) -> ZoneInfo:
     if ZoneInfo is None:
         raise PlanError("time zones need Python 3.9 or newer on the managed host")
     try:
@@ -70,7 +71,7 @@ class TimeGrid(object):
     hours step in absolute time, so the repeated hour in autumn is its own bucket.
     """
 
-    def __init__(self, interval, key_type, timezone="UTC", epoch=None):
+    def __init__(self, interval: Any, key_type: str, timezone: str = "UTC", epoch: Optional[str] = None):
         self.interval = interval
         self.key_type = key_type
         self.tz = zone(timezone)
@@ -89,7 +90,7 @@ class TimeGrid(object):
             return local if self.aware else local.replace(fold=0)
         return dt.datetime(moment.year, moment.month, moment.day)
 
-    def floor(self, moment):
+    def floor(self, moment: Any) -> Any:
         start = self._wall_floor(moment)
         if self.aware and isinstance(moment, dt.datetime) and moment.tzinfo is not None:
             # Wall-clock flooring can land one bucket off where local time repeats; settle it in instants.
@@ -99,7 +100,7 @@ class TimeGrid(object):
                 start = self.shift(start, 1)
         return start
 
-    def check_hours_around(self, moment):
+    def check_hours_around(self, moment: Any) -> None:
         """Refuse hourly buckets where local hours cannot all start on the hour: in a zone whose UTC offset changes
         by a fraction of an hour (Australia/Lord_Howe moves by 30 minutes) within two years of `moment`.
 
@@ -138,7 +139,7 @@ class TimeGrid(object):
             return day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
         return day.replace(day=1, month=1)
 
-    def shift(self, start, count):
+    def shift(self, start: Any, count: int) -> Any:
         if self.interval == "hour":
             if not self.aware:
                 return start + dt.timedelta(hours=count)
@@ -152,7 +153,7 @@ class TimeGrid(object):
         months = {"month": 1, "quarter": 3, "year": 12}[self.interval]
         return _add_months(start, months * count)
 
-    def to_key(self, start):
+    def to_key(self, start: Any) -> Any:
         """The partition bound value for a bucket start, in the key's own type."""
         if self.key_type == "date" and self.epoch is None:
             return start.date()
@@ -164,13 +165,13 @@ class TimeGrid(object):
         delta = instant - EPOCH
         return (delta.days * 86400 + delta.seconds) * EPOCH_SCALE[self.epoch]
 
-    def from_key(self, value):
+    def from_key(self, value: Any) -> Any:
         """A key value (e.g. an epoch integer given as reference_time) as a moment on this grid."""
         if self.epoch is not None and not isinstance(value, (dt.datetime, dt.date)):
             return EPOCH + dt.timedelta(seconds=int(value) / EPOCH_SCALE[self.epoch])
         return value
 
-    def suffix(self, start):
+    def suffix(self, start: Any) -> str:
         if self.interval == "hour":
             return start.strftime("%Y_%m_%d_%H") + ("_b" if start.fold else "")
         if self.interval == "day":
@@ -184,7 +185,7 @@ class TimeGrid(object):
             return "%04d_q%d" % (start.year, (start.month - 1) // 3 + 1)
         return "%04d" % start.year
 
-    def fields(self, start):
+    def fields(self, start: Any) -> dict:
         """Values a name_template may use."""
         year, week = start.isocalendar()[:2]
         return dict(
@@ -197,25 +198,25 @@ class TimeGrid(object):
 class IntegerGrid(object):
     """Buckets of a fixed integer step, aligned on multiples of the step."""
 
-    def __init__(self, step):
+    def __init__(self, step: int):
         if isinstance(step, bool) or not isinstance(step, int) or step <= 0:
             raise PlanError("interval for an integer key must be a positive integer step, got %r" % (step,))
         self.step = step
 
-    def floor(self, value):
+    def floor(self, value: Any) -> Any:
         return (math.floor(value) // self.step) * self.step
 
-    def shift(self, start, count):
+    def shift(self, start: Any, count: int) -> Any:
         return start + count * self.step
 
-    def to_key(self, start):
+    def to_key(self, start: Any) -> Any:
         return start
 
-    def from_key(self, value):
+    def from_key(self, value: Any) -> Any:
         return value
 
-    def suffix(self, start):
+    def suffix(self, start: Any) -> str:
         return "p%d" % start if start >= 0 else "pm%d" % -start
 
-    def fields(self, start):
+    def fields(self, start: Any) -> dict:
         return dict(lower=str(start))

@@ -18,38 +18,38 @@ SESSION_SETTINGS = ("SET TimeZone TO 'UTC'", "SET DateStyle TO 'ISO, YMD'", "SET
 REPEATABLE_READ_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 
-def qualified(schema: str, name: str):
+def qualified(schema: str, name: str) -> sql.Composable:
     return sql.Identifier(schema, name)
 
 
-def set_role(role: str):
+def set_role(role: str) -> sql.Composable:
     return sql.SQL("SET ROLE {}").format(sql.Identifier(role))
 
 
-def set_local_lock_timeout(lock_timeout: str):
+def set_local_lock_timeout(lock_timeout: str) -> sql.Composable:
     return sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))
 
 
-def set_lock_timeout(lock_timeout: str):
+def set_lock_timeout(lock_timeout: str) -> sql.Composable:
     return sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_timeout))
 
 
-def set_setting(name: str, value: str):
+def set_setting(name: str, value: str) -> sql.Composable:
     return sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
 
 
-def try_advisory_lock(namespace: int, oid: int):
+def try_advisory_lock(namespace: int, oid: int) -> sql.Composable:
     return sql.SQL("SELECT pg_try_advisory_lock({}, {}::oid::int4)").format(sql.Literal(namespace), sql.Literal(oid))
 
 
-def advisory_unlock(namespace: int, oid: int):
+def advisory_unlock(namespace: int, oid: int) -> sql.Composable:
     return sql.SQL("SELECT pg_advisory_unlock({}, {}::oid::int4)").format(sql.Literal(namespace), sql.Literal(oid))
 
 
-def comment_on_table(schema: str, name: str, text: Optional[str]):
+def comment_on_table(schema: str, name: str, text: Optional[str]) -> sql.Composable:
     return sql.SQL("COMMENT ON TABLE {} IS {}").format(
         qualified(schema, name), sql.Literal(text) if text is not None else sql.SQL("NULL"))
 
 
-def drop_constraint(schema: str, name: str, constraint: str):
+def drop_constraint(schema: str, name: str, constraint: str) -> sql.Composable:
     return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(qualified(schema, name), sql.Identifier(constraint))

@@ -133,7 +133,7 @@ def runway_facts(runway: Runway) -> dict:
     return facts
 
 
-def brin_facts(index) -> dict:
+def brin_facts(index: Any) -> dict:
     """One BRIN index (a _brin.plan.BrinIndex) as postgres_partition_info reports it."""
     return {"schema": index.index_schema, "name": index.index_name, "table": index.table_name, "level": index.level,
             "autosummarize": index.autosummarize, "pages_per_range": index.pages_per_range}

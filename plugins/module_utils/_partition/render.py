@@ -38,7 +38,7 @@ class CreationStatements:
         return self.prepare + self.main
 
 
-def typed(value, key_type):
+def typed(value: Any, key_type: str) -> sql.Composable:
     """A literal cast to the key's type, so PostgreSQL can prove constraints equal to partition bounds."""
     if key_type in TIME_KEY_TYPES:
         text = value.isoformat(" ") if hasattr(value, "hour") else value.isoformat()
@@ -48,7 +48,7 @@ def typed(value, key_type):
     return sql.Literal(value)
 
 
-def bound_spec(action):
+def bound_spec(action: CreatePartition) -> sql.Composable:
     """FOR VALUES ... / DEFAULT for a CreatePartition."""
     bounds = action.bounds
     if bounds is None:
@@ -63,7 +63,7 @@ def bound_spec(action):
     raise TypeError("unknown bounds %r" % (bounds,))
 
 
-def membership(state, action):
+def membership(state: TableState, action: CreatePartition) -> sql.Composable:
     """A predicate true exactly for the rows that belong in the partition the action creates."""
     column, key_type = sql.Identifier(state.key), state.key_type
     bounds = action.bounds
@@ -79,7 +79,7 @@ def membership(state, action):
     return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
 
 
-def create_like(state, action, tablespace=None):
+def create_like(state: TableState, action: CreatePartition, tablespace: Optional[str] = None) -> sql.Composable:
     statement = sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING IDENTITY)").format(
         qualified(action.schema, action.name), qualified(state.schema, state.name))
     if tablespace:
@@ -87,12 +87,12 @@ def create_like(state, action, tablespace=None):
     return statement
 
 
-def add_bounds_check(state, action):
+def add_bounds_check(state: TableState, action: CreatePartition) -> sql.Composable:
     return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
         qualified(action.schema, action.name), sql.Identifier(BOUNDS_CHECK), membership(state, action))
 
 
-def move_rows(state, action):
+def move_rows(state: TableState, action: CreatePartition) -> sql.Composable:
     """Rows of the default partition that belong in the new partition, moved in one statement."""
     default = state.default_partition
     columns = sql.SQL(", ").join(sql.Identifier(column) for column in state.columns)
@@ -102,7 +102,7 @@ def move_rows(state, action):
         target=qualified(action.schema, action.name))
 
 
-def rows_to_move_and_default_size(state: TableState, action: CreatePartition):
+def rows_to_move_and_default_size(state: TableState, action: CreatePartition) -> sql.Composable:
     """The default partition's rows that belong in the new partition, and the default partition's size in bytes."""
     default = state.default_partition
     return sql.SQL("SELECT (SELECT count(*) FROM {default} WHERE {predicate}), "
@@ -111,19 +111,19 @@ def rows_to_move_and_default_size(state: TableState, action: CreatePartition):
         schema=sql.Literal(default.schema), name=sql.Literal(default.name))
 
 
-def add_default_exclusion(state, action):
+def add_default_exclusion(state: TableState, action: CreatePartition) -> sql.Composable:
     default = state.default_partition
     return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (NOT ({})) NOT VALID").format(
         qualified(default.schema, default.name), sql.Identifier(DEFAULT_EXCLUSION), membership(state, action))
 
 
-def validate_default_exclusion(state):
+def validate_default_exclusion(state: TableState) -> sql.Composable:
     default = state.default_partition
     return sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
         qualified(default.schema, default.name), sql.Identifier(DEFAULT_EXCLUSION))
 
 
-def attach(state, action):
+def attach(state: TableState, action: CreatePartition) -> sql.Composable:
     return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
         qualified(state.schema, state.name), qualified(action.schema, action.name), bound_spec(action))
 

@@ -54,7 +54,7 @@ class IntegerRetention:
     distance: int
 
     @property
-    def text(self):
+    def text(self) -> str:
         return str(self.distance)
 
     def before(self, reference: int) -> int:

@@ -42,7 +42,7 @@ class RetentionPlan:
     concurrent: bool  # detach with DETACH PARTITION ... CONCURRENTLY
 
     @property
-    def has_work(self):
+    def has_work(self) -> bool:
         return bool(self.expired or self.pending)
 
 

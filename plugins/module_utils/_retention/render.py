@@ -19,7 +19,7 @@ def _detach_partition(state: TableState, schema: str, name: str, mode=None):
     return sql.SQL("{} {}").format(statement, sql.SQL(mode)) if mode else statement
 
 
-def statement(state: TableState, operation: Operation, verb: str = None):
+def statement(state: TableState, operation: Operation, verb: str = None) -> sql.Composable:
     """The SQL of an operation (or of `verb` on the operation's table, e.g. finalize for a concurrent detach)."""
     verb = verb or operation.statement
     schema, name = operation.schema, operation.name
@@ -38,9 +38,9 @@ def statement(state: TableState, operation: Operation, verb: str = None):
     raise ValueError("unknown retention statement %r" % (verb,))
 
 
-def create_schema(schema: str):
+def create_schema(schema: str) -> sql.Composable:
     return sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
 
 
-def lock_exclusively(schema: str, name: str):
+def lock_exclusively(schema: str, name: str) -> sql.Composable:
     return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(qualified(schema, name))
