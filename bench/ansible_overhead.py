@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-import sets
-from harness import COLLECTIONS_ROOT, REPO, Bench, ratio, summary
+from bench import sets
+from bench.harness import COLLECTIONS_ROOT, REPO, Bench, ratio, summary
 
 NAME = "ansible_overhead"
 TITLE = "Ansible overhead: the no-op postgres_partition task vs ping"

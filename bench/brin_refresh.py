@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import time
 
-import sets
-from harness import Bench, LockWatch, Writer, latency_window, ratio, summary
+from bench import sets
+from bench.harness import Bench, LockWatch, Writer, latency_window, ratio, summary
 
 NAME = "brin_refresh"
 TITLE = "BRIN refresh of a 10-million-row monthly set"

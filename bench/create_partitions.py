@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sets
-from harness import Bench, ratio, summary
+from bench import sets
+from bench.harness import Bench, ratio, summary
 
 NAME = "create_partitions"
 TITLE = "Creating 1,000 daily partitions"

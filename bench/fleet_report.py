@@ -13,7 +13,7 @@ import json
 import time
 import tracemalloc
 
-from harness import ratio, summary
+from bench.harness import ratio, summary
 
 from ansible_collections.pgfleet.partitions.plugins.filter.partition_report import partition_report
 

@@ -4,7 +4,6 @@ a long reader, and the statistics every figure is reported with."""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
@@ -12,16 +11,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-import pgservers  # noqa: E402
+from tests.support import launcher, servers  # noqa: E402
+from tests.support.collection import COLLECTIONS_ROOT, REPO  # noqa: E402,F401 (the collection measured)
 
 # Durability is off on the bench server (as on the test servers): every contender runs on the same server, so the
 # ratios hold; absolute DDL times on a durable server are higher for all of them. Autovacuum is off so that no
@@ -39,36 +35,11 @@ BENCH_SETTINGS = {
 PARTMAN_CONTROL = Path("/usr/share/postgresql/15/extension/pg_partman.control")
 
 
-def collection_root() -> Path:
-    """A directory holding ansible_collections/pgfleet/partitions -> the collection measured: this repository, or
-    the checkout named by PGFLEET_BENCH_COLLECTION (to measure another version with this bench)."""
-    measured = Path(os.environ.get("PGFLEET_BENCH_COLLECTION") or REPO).resolve()
-    if measured.parent.name == "pgfleet" and measured.parent.parent.name == "ansible_collections":
-        return measured.parent.parent.parent
-    root = Path(tempfile.mkdtemp(prefix="pgfleet-bench-collections-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    (root / "ansible_collections" / "pgfleet").mkdir(parents=True)
-    (root / "ansible_collections" / "pgfleet" / "partitions").symlink_to(measured)
-    return root
-
-
-COLLECTIONS_ROOT = collection_root()
-sys.path.insert(0, str(COLLECTIONS_ROOT))
-os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_ROOT)
-
-# What the roles install as /usr/local/bin/pgfleet-partitions: the engine on sys.path, then _runner.main().
-RUNNER_LAUNCHER = (
-    "import sys; sys.path.insert(0, %r); "
-    "from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.runner import main; "
-    "sys.exit(main(sys.argv[1:]))" % str(COLLECTIONS_ROOT)
-)
-
-
 @dataclass
 class Bench:
     """The bench server and a scratch directory; one per `make bench`."""
 
-    server: pgservers.PgServer
+    server: servers.PgServer
     scratch: Path
 
     @property
@@ -77,13 +48,13 @@ class Bench:
 
     def params(self, db: str) -> dict:
         """Connection options as the modules and the runner take them."""
-        return dict(login_unix_socket=self.server.socket_dir, port=self.server.port, login_user=pgservers.SUPERUSER,
+        return dict(login_unix_socket=self.server.socket_dir, port=self.server.port, login_user=servers.SUPERUSER,
                     login_db=db)
 
     def connect(self, db: str, **kwargs):
         import psycopg
 
-        return psycopg.connect(host=self.server.socket_dir, port=self.server.port, user=pgservers.SUPERUSER,
+        return psycopg.connect(host=self.server.socket_dir, port=self.server.port, user=servers.SUPERUSER,
                                dbname=db, autocommit=True, **kwargs)
 
     def sql(self, db: str, statement: str, args=None) -> list[tuple]:
@@ -105,7 +76,7 @@ class Bench:
 
     def psql_command(self, db: str, *arguments: str) -> list[str]:
         return [self.psql_path, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.server.socket_dir,
-                "-p", str(self.server.port), "-U", pgservers.SUPERUSER, "-d", db, *arguments]
+                "-p", str(self.server.port), "-U", servers.SUPERUSER, "-d", db, *arguments]
 
     def run_psql(self, db: str, *arguments: str) -> float:
         """Run psql as a separate process (what a cron job would start); its wall time in seconds."""
@@ -120,7 +91,7 @@ class Bench:
         config = dict(status_path=str(directory / "status.json"), lock_path=str(directory / "runner.lock"),
                       lock_wait_seconds=5, metrics_dir=None,
                       connection=dict(login_unix_socket=self.server.socket_dir, port=self.server.port,
-                                      login_user=pgservers.SUPERUSER),
+                                      login_user=servers.SUPERUSER),
                       tables=tables)
         config.update(settings)
         path = directory / "partitions.yml"
@@ -128,7 +99,7 @@ class Bench:
         return path
 
     def runner_command(self, policy: Path, *arguments: str) -> list[str]:
-        return [sys.executable, "-c", RUNNER_LAUNCHER, "--config", str(policy), *arguments]
+        return launcher.command("--config", str(policy), *arguments)
 
     def run_runner(self, policy: Path, *arguments: str) -> tuple[float, str]:
         """The scheduled runner as a separate process, end to end: (wall seconds, its output)."""
@@ -161,8 +132,8 @@ def start_bench(scratch: Path) -> Bench:
     if not PARTMAN_CONTROL.exists():
         raise SystemExit(f"pg_partman for PostgreSQL 15 is missing ({PARTMAN_CONTROL}); bench/run installs it with "
                          "apt-get install -y postgresql-15-partman")
-    pgservers.install_cleanup()
-    server = pgservers.start_server("15", pgservers.SYSTEM_BIN)
+    servers.install_cleanup()
+    server = servers.start_server("15", servers.SYSTEM_BIN)
     # Appended after the test settings, so these win; pg_stat_statements' own settings need a restart anyway.
     with open(server.data_dir / "postgresql.conf", "a") as conf:
         conf.writelines(f"{name} = '{value}'\n" for name, value in BENCH_SETTINGS.items())
@@ -205,7 +176,7 @@ class Writer:
     from each insert's scheduled time, on the wall clock so they line up with what the main process records."""
 
     def __init__(self, bench: Bench, db: str, statement: str, rate: float):
-        dsn = dict(host=bench.server.socket_dir, port=bench.server.port, user=pgservers.SUPERUSER, dbname=db,
+        dsn = dict(host=bench.server.socket_dir, port=bench.server.port, user=servers.SUPERUSER, dbname=db,
                    application_name=WRITER_NAME)
         self.arguments = [sys.executable, str(Path(__file__).with_name("writer.py")),
                           json.dumps(dict(dsn=dsn, statement=statement, rate=rate))]

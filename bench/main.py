@@ -14,15 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import ansible_overhead
-import brin_refresh
-import create_partitions
-import fleet_report
-import harness
-import noop_maintenance
-import plots
-import production_impact
-import report
+from bench import ansible_overhead
+from bench import brin_refresh
+from bench import create_partitions
+from bench import fleet_report
+from bench import harness
+from bench import noop_maintenance
+from bench import plots
+from bench import production_impact
+from bench import report
 
 BENCHMARKS = {module.NAME: module
               for module in (noop_maintenance, create_partitions, production_impact, brin_refresh, ansible_overhead,

@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 
-import sets
-from harness import COLLECTIONS_ROOT, Bench, ratio, summary
+from bench import sets
+from bench.harness import COLLECTIONS_ROOT, Bench, ratio, summary
 
 NAME = "noop_maintenance"
 TITLE = "No-op maintenance pass"

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from harness import REPO  # noqa: E402
+from bench.harness import REPO  # noqa: E402
 
 IMAGES = REPO / "docs" / "img"
 OURS, PARTMAN, PLAIN, OTHER, BASE = "#1f6fb4", "#d9822b", "#7a7a7a", "#9bbbd9", "#3c9d5d"

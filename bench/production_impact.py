@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import time
 
-import sets
-from harness import Bench, LockWatch, Reader, Writer, binned_max, latency_window, ratio, summary
+from bench import sets
+from bench.harness import Bench, LockWatch, Reader, Writer, binned_max, latency_window, ratio, summary
 
 NAME = "production_impact"
 TITLE = "Production impact: a writer during partition DDL, with a long reader open"

@@ -3,7 +3,7 @@ one section per benchmark (method, figures, plot, verdict, and for a missed targ
 
 from __future__ import annotations
 
-from harness import REPO
+from bench.harness import REPO
 
 REPORT = REPO / "docs" / "benchmarks.md"
 

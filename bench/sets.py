@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from harness import Bench
+from bench.harness import Bench
 
 UTC = dt.timezone.utc
 

@@ -1,48 +1,21 @@
-"""Shared fixtures: the collection on sys.path, throwaway PostgreSQL servers, a fresh database per test,
-and an in-process runner for the collection's modules."""
+"""Shared fixtures: throwaway PostgreSQL servers, a fresh database per test, and an in-process runner for the
+collection's modules (tests/support holds the helpers behind them)."""
 
 from __future__ import annotations
 
-import atexit
-import io
 import itertools
-import json
 import os
-import shutil
-import sys
-import tempfile
-import time
-from contextlib import redirect_stdout
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-TESTS = REPO / "tests"
-sys.path.insert(0, str(TESTS))
-
-import pgservers  # noqa: E402
-
-
-def _collection_root() -> Path:
-    """A directory holding ansible_collections/pgfleet/partitions -> this repo, for imports and ansible."""
-    if REPO.parent.name == "pgfleet" and REPO.parent.parent.name == "ansible_collections":
-        return REPO.parent.parent.parent
-    root = Path(tempfile.mkdtemp(prefix="pgfleet-collections-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    (root / "ansible_collections" / "pgfleet").mkdir(parents=True)
-    (root / "ansible_collections" / "pgfleet" / "partitions").symlink_to(REPO)
-    return root
-
-
-COLLECTIONS_ROOT = _collection_root()
-sys.path.insert(0, str(COLLECTIONS_ROOT))
-os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_ROOT)
+from tests.support import servers
+from tests.support.collection import COLLECTIONS_ROOT, REPO  # noqa: F401 (installs the collection first)
+from tests.support.modules import run_module
 
 MAJORS = {
-    "15": lambda: pgservers.SYSTEM_BIN,
-    "18": pgservers.embedded_bin,
+    "15": lambda: servers.SYSTEM_BIN,
+    "18": servers.embedded_bin,
 }
 INSTALL_HINT = {
     "15": "apt-get install postgresql-15 (binaries under /usr/lib/postgresql/15/bin)",
@@ -51,15 +24,15 @@ INSTALL_HINT = {
 
 
 def pytest_sessionstart(session):
-    pgservers.install_cleanup()
+    servers.install_cleanup()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    pgservers.stop_all()
+    servers.stop_all()
 
 
 @pytest.fixture(scope="session", params=sorted(MAJORS), ids=lambda major: f"pg{major}")
-def pg_server(request) -> pgservers.PgServer:
+def pg_server(request) -> servers.PgServer:
     major = request.param
     bin_dir = MAJORS[major]()
     if bin_dir is None or not (bin_dir / "initdb").exists():
@@ -67,7 +40,7 @@ def pg_server(request) -> pgservers.PgServer:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    server = pgservers.start_server(major, bin_dir)
+    server = servers.start_server(major, bin_dir)
     yield server
     server.stop()
 
@@ -79,7 +52,7 @@ _database_numbers = itertools.count(1)
 class PgDatabase:
     """One fresh database on one server, and the module options that reach it."""
 
-    server: pgservers.PgServer
+    server: servers.PgServer
     name: str
 
     @property
@@ -90,7 +63,7 @@ class PgDatabase:
         options = dict(
             login_unix_socket=self.server.socket_dir,
             port=self.server.port,
-            login_user=pgservers.SUPERUSER,
+            login_user=servers.SUPERUSER,
             login_db=self.name,
         )
         options.update(overrides)
@@ -100,7 +73,7 @@ class PgDatabase:
         import psycopg
 
         return psycopg.connect(
-            host=self.server.socket_dir, port=self.server.port, user=pgservers.SUPERUSER,
+            host=self.server.socket_dir, port=self.server.port, user=servers.SUPERUSER,
             dbname=self.name, autocommit=True, **kwargs,
         )
 
@@ -113,15 +86,6 @@ class PgDatabase:
     def value(self, statement: str, args=None):
         rows = self.sql(statement, args)
         return rows[0][0] if rows else None
-
-
-def wait_for(condition, timeout, what, interval=0.05):
-    """Poll condition() until it is true; AssertionError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)
 
 
 @pytest.fixture
@@ -138,33 +102,12 @@ def standby(pg_server):
     replicas = []
 
     def start():
-        replicas.append(pgservers.start_standby(pg_server))
+        replicas.append(servers.start_standby(pg_server))
         return replicas[-1]
 
     yield start
     for replica in replicas:
         replica.stop()
-
-
-def run_module(name: str, args: dict, check_mode: bool = False, diff: bool = False) -> dict:
-    """Run one of the collection's modules in this process and return its result (failed ones too)."""
-    import importlib
-
-    from ansible.module_utils.testing import patch_module_args
-
-    module = importlib.import_module(f"ansible_collections.pgfleet.partitions.plugins.modules.{name}")
-    full_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    stdout = io.StringIO()
-    with patch_module_args(full_args), redirect_stdout(stdout):
-        try:
-            module.main()
-        except SystemExit:
-            pass
-    output = stdout.getvalue()
-    try:
-        return json.loads(output[output.index("{"):])
-    except ValueError:
-        raise AssertionError(f"module {name} printed no JSON result: {output!r}")
 
 
 @pytest.fixture

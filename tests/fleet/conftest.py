@@ -7,15 +7,12 @@ set, after converge; elsewhere they skip."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import fleet as fleet_lib  # noqa: E402
-from harness import Playbooks  # noqa: E402
+from tests.fleet import fleet as fleet_lib
+from tests.fleet.harness import Playbooks
 
 
 @pytest.fixture(scope="session")

@@ -14,18 +14,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def wait_until(condition, timeout: float, what: str, interval: float = 0.1):
-    """condition()'s first truthy value, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 @dataclass
 class Run:
     """One ansible-playbook run: exit code, its output, and every task result the fleet_record callback saw."""

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harness import wait_until
+from tests.support.polling import wait_for
 
 HERE = Path(__file__).resolve().parent
 POLICY_DB = "fleet"
@@ -58,7 +58,7 @@ def caught_up(fleet, standby: str) -> dict:
     with fleet.connect(primary) as connection:
         target = value(connection, "SELECT pg_current_wal_lsn()::text")
     with fleet.connect(standby) as connection:
-        wait_until(lambda: value(connection, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)), 30,
+        wait_for(lambda: value(connection, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)), 30,
                    f"{standby} to replay its primary's WAL up to {target}")
     return fleet_partitions(fleet, [standby])[standby]
 
@@ -94,7 +94,7 @@ def test_runner_killed_mid_run_leaves_no_half_created_partition_and_no_lost_row(
             reader.execute(f"SELECT count(*) FROM {default}")
             runner = fleet.start(host, "echo $$; " + fleet.as_cron_would(user, command))
             runner_pid = int(runner.stdout.readline())
-            backend = wait_until(lambda: db.execute(
+            backend = wait_for(lambda: db.execute(
                 "SELECT pid FROM pg_locks WHERE relation = %s::regclass AND mode = 'AccessExclusiveLock' "
                 "AND NOT granted", (default,)).fetchone(), 60, "the runner to wait for the default partition")[0]
             assert value(db, "SELECT backend_xid IS NOT NULL FROM pg_stat_activity WHERE pid = %s", (backend,)), (
@@ -105,7 +105,7 @@ def test_runner_killed_mid_run_leaves_no_half_created_partition_and_no_lost_row(
             fleet.ssh(host, f"kill -KILL {runner_pid}")
             runner.wait(timeout=30)
             reader.rollback()
-        wait_until(lambda: not value(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend,)), 30,
+        wait_for(lambda: not value(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend,)), 30,
                    "the killed runner's session to end")
 
         assert value(db, f"SELECT count(*) FROM {table}") == rows, "rows were lost"
@@ -152,12 +152,12 @@ def concurrent_site_runs(fleet, playbooks):
     with fleet.connect("db1", autocommit=False) as holder, fleet.connect("db1") as db:
         holder.execute("LOCK TABLE app.samples IN SHARE MODE")
         started = [playbooks.start("site"), playbooks.start("site")]
-        wait_until(lambda: sessions_creating(db) or any(process.poll() is not None for process, _record in started),
+        wait_for(lambda: sessions_creating(db) or any(process.poll() is not None for process, _record in started),
                    300, "a site run to reach db1's partition creation")
         met = False
         if sessions_creating(db):
             try:
-                met = wait_until(lambda: sessions_creating(db) >= 2, 15, "both runs to reach db1's partition creation")
+                met = wait_for(lambda: sessions_creating(db) >= 2, 15, "both runs to reach db1's partition creation")
             except AssertionError:
                 pass
         holder.rollback()

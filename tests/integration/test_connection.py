@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import pgservers
+from tests.support import servers
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import ConnectError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog, connection, driver
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import script_in_transaction_with_retries
@@ -21,7 +21,7 @@ ROUTES = [
 def test_connects_and_reports_the_server_major(pg, route, auth):
     params = pg.params(**route)
     if auth == "password":
-        params.update(login_user=pgservers.PASSWORD_USER, login_password=pgservers.PASSWORD)
+        params.update(login_user=servers.PASSWORD_USER, login_password=servers.PASSWORD)
     database = connection.connect(params)
     try:
         assert catalog.server_version_num(database) // 10000 == pg.major
@@ -32,13 +32,13 @@ def test_connects_and_reports_the_server_major(pg, route, auth):
 
 @pytest.mark.parametrize("route", [dict(login_host="127.0.0.1"), dict()], ids=["tcp", "unix socket"])
 def test_wrong_password_is_a_clear_error_without_the_password(pg, route):
-    wrong = "Wr0ng-" + pgservers.PASSWORD
-    params = pg.params(login_user=pgservers.PASSWORD_USER, login_password=wrong, **route)
+    wrong = "Wr0ng-" + servers.PASSWORD
+    params = pg.params(login_user=servers.PASSWORD_USER, login_password=wrong, **route)
     with pytest.raises(ConnectError) as raised:
         connection.connect(params)
     message = str(raised.value)
     assert "password authentication failed" in message
-    assert wrong not in message and pgservers.PASSWORD not in message
+    assert wrong not in message and servers.PASSWORD not in message
 
 
 def test_session_role_switches_the_current_user(pg):

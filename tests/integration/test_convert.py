@@ -20,7 +20,8 @@ import time
 import psycopg
 import pytest
 
-from conftest import COLLECTIONS_ROOT, REPO, wait_for
+from tests.support.collection import COLLECTIONS_ROOT, REPO
+from tests.support.polling import wait_for
 
 MODULE = "postgres_partition_convert"
 ROWS = 20000

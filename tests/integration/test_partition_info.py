@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import pgservers
+from tests.support import servers
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import connection
 
 MODULE = "postgres_partition_info"
@@ -206,15 +206,15 @@ def test_the_number_of_queries_does_not_grow_with_the_partition_count(pg, module
 
 
 def test_a_wrong_password_over_tcp_fails_clearly_without_the_password(pg, module_runner):
-    wrong = "Wr0ng-" + pgservers.PASSWORD
-    result = module_runner(MODULE, pg.params(login_host="127.0.0.1", login_user=pgservers.PASSWORD_USER,
+    wrong = "Wr0ng-" + servers.PASSWORD
+    result = module_runner(MODULE, pg.params(login_host="127.0.0.1", login_user=servers.PASSWORD_USER,
                                              login_password=wrong))
     assert result["failed"] is True
     assert result["msg"].startswith("Cannot connect to PostgreSQL at 127.0.0.1 port %d as %s: "
-                                    % (pg.server.port, pgservers.PASSWORD_USER))
+                                    % (pg.server.port, servers.PASSWORD_USER))
     assert "password authentication failed" in result["msg"]
     output = json.dumps(result)
-    assert wrong not in output and pgservers.PASSWORD not in output
+    assert wrong not in output and servers.PASSWORD not in output
 
 
 def test_what_the_fleet_report_judges_analyze_missing_indexes_and_pruning(pg, module_runner):

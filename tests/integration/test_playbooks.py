@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rolehosts import Host, create_database, months, partitions_of, query, require_host_python, sample_policy
+from tests.support.hosts import Host, create_database, months, partitions_of, query, require_host_python, sample_policy
 
 pytestmark = pytest.mark.parametrize("pg_server", ["18"], indirect=True)
 

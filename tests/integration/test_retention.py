@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import pgservers
-from conftest import wait_for
+from tests.support import servers
+from tests.support.polling import wait_for
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.plan import DROP_MARKER
 
@@ -203,7 +203,7 @@ def test_a_backup_that_cannot_be_taken_stops_before_the_partition_is_touched(
         version = "99.0" if failure == "pg_dump fails" else "13.2"
         fake = fake_pg_dump(tmp_path / "bin", pg.server.bin_dir, version=version)
         args.update(backup_dir=str(tmp_path / "backups"), pg_dump_path=str(fake), login_host="127.0.0.1",
-                    login_user=pgservers.PASSWORD_USER, login_password=pgservers.PASSWORD)
+                    login_user=servers.PASSWORD_USER, login_password=servers.PASSWORD)
 
     result = run(module_runner, pg, **args)
 
@@ -215,9 +215,9 @@ def test_a_backup_that_cannot_be_taken_stops_before_the_partition_is_touched(
     assert len(attached(pg)) == 9
     if failure == "pg_dump fails":
         argv = (tmp_path / "bin" / "argv").read_text()
-        assert pgservers.PASSWORD not in argv and "--snapshot=" in argv
+        assert servers.PASSWORD not in argv and "--snapshot=" in argv
         assert (tmp_path / "bin" / "env").read_text().strip() == "password-in-environment"
-        assert pgservers.PASSWORD not in result["msg"]
+        assert servers.PASSWORD not in result["msg"]
         assert not list((tmp_path / "backups" / pg.name).glob("*.dump*")), "a failed dump left files behind"
     if failure == "full":
         assert not list(Path(args["backup_dir"]).glob(f"{pg.name}/*.dump*"))

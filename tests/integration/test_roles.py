@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pgservers import PASSWORD, PASSWORD_USER
-from rolehosts import (SAMPLE_TABLES, Host, PlayResult, create_database, months, partitions_of, query,
+from tests.support.servers import PASSWORD, PASSWORD_USER
+from tests.support.hosts import (SAMPLE_TABLES, Host, PlayResult, create_database, months, partitions_of, query,
                        require_host_python, roles_play, sample_policy)
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
-import pgservers
-from conftest import COLLECTIONS_ROOT
-
-LAUNCHER = (
-    "import sys; sys.path.insert(0, %r); "
-    "from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.runner import main; "
-    "sys.exit(main(sys.argv[1:]))" % str(COLLECTIONS_ROOT)
-)
+from tests.support import servers
+from tests.support import launcher
 
 
 def write_config(tmp_path, pg, tables, **settings):
@@ -36,8 +28,8 @@ def write_config(tmp_path, pg, tables, **settings):
 
 
 def run_runner(config_path, *args):
-    return subprocess.run([sys.executable, "-c", LAUNCHER, "--config", str(config_path), *args],
-                          capture_output=True, text=True, timeout=120, check=False, env=dict(os.environ, PYTHONPATH=""))
+    return subprocess.run(launcher.command("--config", str(config_path), *args), capture_output=True, text=True,
+                          timeout=120, check=False, env=launcher.environment())
 
 
 @pytest.fixture
@@ -112,15 +104,15 @@ def test_runs_never_overlap(pg, tmp_path, tables):
 
 def test_password_comes_from_the_passfile_and_never_from_the_command_line(pg, tmp_path, tables):
     passfile = tmp_path / "pgpass"
-    passfile.write_text(f"127.0.0.1:{pg.server.port}:*:{pgservers.PASSWORD_USER}:{pgservers.PASSWORD}\n")
+    passfile.write_text(f"127.0.0.1:{pg.server.port}:*:{servers.PASSWORD_USER}:{servers.PASSWORD}\n")
     passfile.chmod(0o600)
     config = write_config(tmp_path, pg, tables, connection=dict(
-        login_host="127.0.0.1", port=pg.server.port, login_user=pgservers.PASSWORD_USER,
+        login_host="127.0.0.1", port=pg.server.port, login_user=servers.PASSWORD_USER,
         connect_params=dict(passfile=str(passfile))))
-    assert pgservers.PASSWORD not in config.read_text()
+    assert servers.PASSWORD not in config.read_text()
     result = run_runner(config, "run", "create")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert pgservers.PASSWORD not in result.stdout + result.stderr
+    assert servers.PASSWORD not in result.stdout + result.stderr
 
 
 def test_a_broken_policy_file_is_a_clear_error(tmp_path):

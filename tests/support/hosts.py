@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import pgservers
+from tests.support import servers
 
 # The host's own Python runs the runner as the unprivileged run user, and the modules too (the database tasks
 # become that user), so it must be readable by that user and have psycopg: Debian's python3-psycopg2.
@@ -75,7 +75,7 @@ class PlayResult:
 class Host:
     """One database host (inventory name db1, group postgres) with its installed paths under `root`."""
 
-    server: pgservers.PgServer | None
+    server: servers.PgServer | None
     policy: list
     variables: dict = field(default_factory=dict)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pgfleet-host-")))
@@ -203,27 +203,27 @@ def sample_policy(dbname: str, **extra: dict) -> list[dict]:
     return [{"db": dbname, **item, **extra.get(item["table"].rsplit(".", maxsplit=1)[-1], {})} for item in items]
 
 
-def months(server: pgservers.PgServer, dbname: str, first: int, last: int) -> list[str]:
+def months(server: servers.PgServer, dbname: str, first: int, last: int) -> list[str]:
     """YYYY_MM of the UTC months from `first` to `last` months away from the server's now."""
     return [row[0] for row in query(server, dbname, (
         "SELECT to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => n), 'YYYY_MM') "
         f"FROM generate_series({first}, {last}) AS n ORDER BY n"))]
 
 
-def create_database(server: pgservers.PgServer, name: str) -> str:
+def create_database(server: servers.PgServer, name: str) -> str:
     """A database with the sample tables (for module-scoped fixtures; the `pg` fixture is per test)."""
     server.psql(f"CREATE DATABASE {name} TEMPLATE template0")
     server.psql(SAMPLE_TABLES, dbname=name)
     return name
 
 
-def query(server: pgservers.PgServer, dbname: str, statement: str) -> list[list[str]]:
+def query(server: servers.PgServer, dbname: str, statement: str) -> list[list[str]]:
     """Rows as lists of text, through the server's psql."""
     output = server.psql(statement, dbname=dbname)
     return [line.split("|") for line in output.splitlines() if line]
 
 
-def partitions_of(server: pgservers.PgServer, dbname: str, table: str) -> list[str]:
+def partitions_of(server: servers.PgServer, dbname: str, table: str) -> list[str]:
     return [row[0] for row in query(server, dbname, (
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         f"WHERE i.inhparent = '{table}'::regclass ORDER BY 1"))]

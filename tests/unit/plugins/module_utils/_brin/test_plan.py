@@ -138,8 +138,8 @@ def test_block_ranges(blocks, pages_per_range, ranges):
 TABLE_ERRORS = [
     pytest.param(Relation(given="public.nope"), "table public.nope does not exist", id="a missing table"),
     pytest.param(Relation(given="v", oid=5, relkind="v"), "v is a view, not a table", id="a view"),
-    pytest.param(Relation(given="i", oid=5, relkind="i", access_method="brin"), "not a table; to refresh chosen indexes",
-                 id="an index points to the indexes option"),
+    pytest.param(Relation(given="i", oid=5, relkind="i", access_method="brin"),
+                 "not a table; to refresh chosen indexes", id="an index points to the indexes option"),
 ]
 
 
