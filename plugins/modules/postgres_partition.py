@@ -19,7 +19,10 @@ description:
     C(ATTACH PARTITION), which takes only SHARE UPDATE EXCLUSIVE on the parent, so readers and writers of the
     parent keep flowing. Each partition is its own transaction under O(lock_timeout), retried with backoff.
   - Rows that sit in the default partition and belong to a new partition are moved into it in the same
-    transaction as the attach. No row is ever deleted.
+    transaction as the attach. No row is ever deleted. That transaction first locks the parent in SHARE mode, which
+    readers pass and writers through the parent wait for, so that no row can reach the default partition's part of
+    the range after the move (it would make the attach fail); the writers' rows then go to the new partition. Writers
+    wait as long as the move takes, so this suits the rows a missed run leaves, not a large backlog.
   - When a large default partition exists and holds no row of the new range, a NOT VALID constraint is added to
     it and validated without blocking writers, so the attach does not scan it under ACCESS EXCLUSIVE. While that
     constraint exists (usually milliseconds), an insert into the new range would be refused instead of landing

@@ -17,10 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import connection
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job import ensure_partitions
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
+from tests.support.polling import wait_for
 
 HEALTH_TABLES = {
     "raw_ingestions": ("received_at", "timestamptz"),
@@ -186,6 +187,46 @@ def test_rows_outside_every_new_range_stay_in_the_default_partition(pg, module_r
     assert result["moved_rows"] == 1
     assert pg.sql("SELECT tableoid::regclass::text, line FROM logs ORDER BY at") == [
         ("logs_default", "old"), ("logs_2025_02", "current")]
+
+
+def test_a_partition_whose_rows_sit_in_the_default_is_created_while_a_writer_keeps_adding_to_them(pg, module_runner):
+    """The move and the ATTACH run in one transaction; rows a writer adds to the default partition after the move's
+    snapshot would make ATTACH fail (23514). The default partition is locked before the move, so the writer waits
+    for the transaction instead, and its rows then go to the new partition."""
+    pg.sql("CREATE TABLE readings (id bigserial, at timestamptz NOT NULL, v int) PARTITION BY RANGE (at)")
+    pg.sql("CREATE TABLE readings_default PARTITION OF readings DEFAULT")
+    pg.sql("INSERT INTO readings (at, v) SELECT timestamptz '2025-01-01' + i * interval '20 seconds', i "
+           "FROM generate_series(1, 50000) i")
+    stop, written, errors = threading.Event(), [], []
+
+    def write():
+        with pg.connect() as writer:
+            writer.execute("SET statement_timeout = '20s'")
+            while not stop.is_set():
+                try:
+                    writer.execute("INSERT INTO readings (at, v) VALUES ('2025-01-20 12:00+00', -1)")
+                    written.append(1)
+                except Exception as exc:  # noqa: BLE001 (any failure of the writer fails the test below)
+                    errors.append(str(exc))
+
+    writer_thread = threading.Thread(target=write)
+    writer_thread.start()
+    try:
+        wait_for(lambda: len(written) > 20, 10, "the writer's first rows")
+        result = module_runner("postgres_partition", pg.params(table="readings", interval="month", premake=0,
+                                                               reference_time="2025-01-15", lock_timeout="5s"))
+        if not result.get("failed"):
+            wait_for(lambda: pg.value("SELECT count(*) FROM ONLY readings_2025_01 WHERE v = -1") > 0, 10,
+                     "the writer's rows reaching the new partition")
+    finally:
+        stop.set()
+        writer_thread.join()
+    assert result.get("failed") is not True, result
+    assert result["created"] == ["readings_2025_01"]
+    assert errors == []
+    assert pg.value("SELECT count(*) FROM readings") == 50000 + len(written)
+    assert pg.value("SELECT count(*) FROM readings_default") == 0
+    assert result["moved_rows"] >= 50000
 
 
 def test_a_large_default_partition_is_not_scanned_under_access_exclusive(pg):

@@ -128,15 +128,29 @@ def attach(state: TableState, action: CreatePartition) -> sql.Composable:
         qualified(state.schema, state.name), qualified(action.schema, action.name), bound_spec(action))
 
 
+def lock_out_writers(state: TableState) -> sql.Composable:
+    """Writes through the parent wait (before they route their rows); readers do not."""
+    return sql.SQL("LOCK TABLE ONLY {} IN SHARE MODE").format(qualified(state.schema, state.name))
+
+
 def creation_statements(state: TableState, creation: Creation, tablespace: Optional[str] = None) -> CreationStatements:
-    """The statements that create, fill and attach one partition as `creation` says."""
+    """The statements that create, fill and attach one partition as `creation` says.
+
+    Moving rows first locks the parent against writers (SHARE, which readers pass): a row a writer added to the
+    default partition after the move's snapshot would make ATTACH fail. Writers then wait for this transaction before
+    routing their rows, and route them to the new partition once it is attached. Locking the default partition
+    instead would not do: a writer routes its row before it waits for that lock, and fails after the attach.
+    """
     action, default = creation.action, state.default_partition
-    statements = CreationStatements(main=[create_like(state, action, tablespace)])
+    statements = CreationStatements()
+    if creation.moves_rows:
+        statements.main.append(lock_out_writers(state))
+    statements.main.append(create_like(state, action, tablespace))
+    if creation.bounds_checked:
+        statements.main.append(add_bounds_check(state, action))
     if creation.moves_rows:
         statements.move = move_rows(state, action)
         statements.main.append(statements.move)
-    if creation.bounds_checked:
-        statements.main.insert(1, add_bounds_check(state, action))
     statements.main.append(attach(state, action))
     if creation.bounds_checked:
         statements.main.append(drop_constraint(action.schema, action.name, BOUNDS_CHECK))
