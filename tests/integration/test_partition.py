@@ -388,6 +388,12 @@ REFUSED = [
     pytest.param(dict(name_template="{parent}_x"), "given to two partitions", id="a template that repeats names"),
     pytest.param(dict(name_template="{parent}_{nope}"), "unknown field", id="a template with an unknown field"),
     pytest.param(dict(lock_timeout="1s; SELECT 1"), "lock_timeout", id="SQL in lock_timeout"),
+    pytest.param(dict(name_template='{parent}_"{year}'), "has '\"' outside its fields", id="a quote in a template"),
+    pytest.param(dict(name_template="{parent};{month}"), "has ';' outside its fields", id="a semicolon in a template"),
+    pytest.param(dict(name_template="{parent}\n{month}"), "outside its fields", id="a newline in a template"),
+    pytest.param(dict(name_template="{parent} {month}"), "outside its fields", id="a space in a template"),
+    pytest.param(dict(retries=-1), "retries must be 0 or more", id="negative retries"),
+    pytest.param(dict(run_lock_wait=-5), "run_lock_wait must be 0 or more", id="a negative run_lock_wait"),
 ]
 
 

@@ -251,6 +251,42 @@ exec {pg.server.bin_dir / "pg_dump"} "$@"
     assert [b["rows"] for b in result["backups"]] == [6, 5]
 
 
+def test_a_row_swapped_for_another_after_the_dump_is_never_dropped_unseen(pg, module_runner, tmp_path):
+    """Once the dump's snapshot is taken, one row arrives and another goes: the count stays, the content does not.
+    The drop is refused and the new row survives; the next run dumps it and drops the partition."""
+    monthly_set(pg, first="2024-05-01", months=9, rows_per_month=5)
+    wrapper = tmp_path / "bin" / "pg_dump"
+    wrapper.parent.mkdir()
+    swap = tmp_path / "swap.py"
+    swap.write_text("import psycopg\n"
+                    "with psycopg.connect('', autocommit=True) as conn:\n"
+                    "    conn.execute(\"INSERT INTO events (at, payload) VALUES ('2024-05-20', 'late')\")\n"
+                    "    conn.execute('DELETE FROM events WHERE id = (SELECT min(id) FROM events_2024_05)')\n")
+    wrapper.write_text(f"""#!/bin/sh
+if [ "$1" != "--version" ] && [ ! -e {tmp_path / "swapped"} ]; then
+  touch {tmp_path / "swapped"}
+  {sys.executable} {swap}
+fi
+exec {pg.server.bin_dir / "pg_dump"} "$@"
+""")
+    wrapper.chmod(0o755)
+    (tmp_path / "bin" / "pg_restore").symlink_to(pg.server.bin_dir / "pg_restore")
+    args = dict(retention="6 months", reference_time=REFERENCE, backup_dir=str(tmp_path / "backups"))
+
+    failed = run(module_runner, pg, pg_dump_path=str(wrapper), **args)
+
+    assert failed["failed"] is True and "as many rows as its dump (5) but other ones" in failed["msg"], failed
+    assert failed["dropped"] == []
+    assert pg.value("SELECT count(*) FROM events_2024_05 WHERE payload = 'late'") == 1
+
+    result = run(module_runner, pg, pg_dump_path=str(wrapper), **args)
+    assert result["dropped"] == ["public.events_2024_05", "public.events_2024_06"], result
+    dump = next(b for b in result["backups"] if b["partition"] == "public.events_2024_05")
+    restored = subprocess.run([str(pg.server.bin_dir / "pg_restore"), "--data-only", "--file=-", dump["path"]],
+                              capture_output=True, text=True, check=True).stdout
+    assert "\tlate\n" in restored
+
+
 def test_detach_moves_partitions_into_the_archive_schema_and_tablespace(pg, module_runner):
     monthly_set(pg, first="2024-05-01", months=9, rows_per_month=4)
     expired = months(2024, 5, 2)

@@ -67,6 +67,7 @@ class BackupRecord:
     bytes: int
     sha256: str
     time: str  # ISO 8601, UTC, when the dump's snapshot was taken
+    content_checksum: str = ""  # of the rows in the dump's snapshot (_db.catalog.rows_and_checksum)
 
     def facts(self) -> dict:
         return asdict(self)
@@ -220,12 +221,12 @@ def dump_table(database, backups: Backups, schema: str, name: str, details: Opti
             if lock_timeout:
                 database.execute(render.set_local_lock_timeout(lock_timeout), record=False)
             snapshot = catalog.export_snapshot(database)
-            rows = catalog.count_rows(database, schema, name)
+            rows, content = catalog.rows_and_checksum(database, schema, name)
             taken = (clock or (lambda: dt.datetime.now(dt.timezone.utc)))()
             _run_pg_dump(tools, environment, schema, name, snapshot, partial, lock_timeout, backups.role)
         _verify(tools, environment, schema, name, partial, rows)
         record = BackupRecord(partition=qualified, path=path, rows=rows, bytes=os.path.getsize(partial),
-                              sha256=files.sha256(partial), time=taken.isoformat())
+                              sha256=files.sha256(partial), time=taken.isoformat(), content_checksum=content)
         written += [path, checksum_path]
         os.replace(partial, path)
         files.write_private(checksum_path + ".partial", "%s  %s\n" % (record.sha256, os.path.basename(path)))

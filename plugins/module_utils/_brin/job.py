@@ -17,10 +17,13 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.plan impo
     plan_refresh,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.render import statement
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError, PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import TableName
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver import DatabaseError
-from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import validate_lock_timeout
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import (
+    validate_count,
+    validate_lock_timeout,
+)
 
 
 def find_brin_indexes(database, table: Optional[TableName] = None,
@@ -61,8 +64,7 @@ def refresh_brin(database, table: Optional[TableName] = None, indexes: Optional[
     done = []
     try:
         lock_timeout = validate_lock_timeout(lock_timeout)
-        if retries < 0:
-            raise PlanError("retries must be 0 or more, not %d" % retries)
+        validate_count("retries", retries)
         plan = plan_refresh(find_brin_indexes(database, table, indexes), mode, recent_partitions,
                             catalog.read_server(database))
         if plan.skipped_reason:

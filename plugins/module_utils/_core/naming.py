@@ -35,14 +35,31 @@ def partition_name(parent: str, suffix: str, template: Optional[str] = None,
     return template.format(parent=parent.encode()[:room].decode("utf-8", "ignore") + tag, **values)
 
 
+def _template_parts(template: str) -> list:
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise PlanError("name_template %r is not a valid template: %s" % (template, exc))
+
+
+def check_template_text(template: Optional[str]) -> None:
+    """The text around a name_template's fields must keep names plain identifiers: letters, digits, '_' and '$'
+    (no quotes, spaces, semicolons or control characters), so that every name it makes reads back unquoted."""
+    if template is None:
+        return
+    odd = sorted({char for literal, _field, _spec, _conversion in _template_parts(template) for char in literal
+                  if not PLAIN_NAME.match(char)})
+    if odd:
+        raise PlanError("name_template %r has %s outside its fields; partition names may hold letters, digits, '_' "
+                        "and '$' only" % (template, ", ".join(repr(char) for char in odd)))
+
+
 def validate_template(template: Optional[str], allowed: Iterable[str]) -> None:
     if template is None:
         return
     allowed = set(allowed)
-    try:
-        names = {parsed[1] for parsed in string.Formatter().parse(template) if parsed[1] is not None}
-    except ValueError as exc:
-        raise PlanError("name_template %r is not a valid template: %s" % (template, exc))
+    check_template_text(template)
+    names = {parsed[1] for parsed in _template_parts(template) if parsed[1] is not None}
     unknown = sorted(name for name in names if name not in allowed)
     if unknown:
         raise PlanError(

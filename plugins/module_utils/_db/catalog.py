@@ -140,6 +140,15 @@ def count_rows(database, schema: str, name: str) -> int:
     return int(database.query_value(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))))
 
 
+def rows_and_checksum(database, schema: str, name: str) -> Tuple[int, str]:
+    """The rows of one relation and a checksum of their content (the sum of a hash of each row's text): equal for
+    the same multiset of rows, different when any row was added, removed or changed. One scan."""
+    rows, checksum = database.query(sql.SQL(
+        "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM {} AS t").format(
+        sql.Identifier(schema, name)))[0]
+    return int(rows), checksum
+
+
 def in_recovery(database) -> bool:
     return bool(database.query_value("SELECT pg_is_in_recovery()"))
 

@@ -30,6 +30,13 @@ def validate_lock_timeout(value: Any) -> str:
     return str(value).strip()
 
 
+def validate_count(option: str, value: Any) -> int:
+    """retries, run_lock_wait and the like: a whole number, 0 or more; refused before anything reaches the server."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PlanError("%s must be 0 or more, got %r" % (option, value))
+    return value
+
+
 def backoff_delays(retries: int, base: float = 0.2, cap: float = 5.0, rng=random.random) -> List[float]:
     """Exponential backoff with full jitter: how long to sleep before each retry."""
     return [min(cap, base * (2 ** attempt)) * (0.5 + rng()) for attempt in range(retries)]

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME, check_template_text
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
-from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import validate_lock_timeout
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import (
+    validate_count,
+    validate_lock_timeout,
+)
 
 
 def policy_from_params(params: dict) -> PartitionPolicy:
@@ -28,6 +31,9 @@ def policy_from_params(params: dict) -> PartitionPolicy:
     if premake is not None and premake < 0 or backfill is not None and backfill < 0:
         raise PlanError("premake and backfill must be 0 or more (got premake=%s, backfill=%s)" % (premake, backfill))
     validate_lock_timeout(params.get("lock_timeout", "3s"))
+    for option, default in (("retries", 5), ("run_lock_wait", 60)):
+        validate_count(option, params.get(option, default))
+    check_template_text(params.get("name_template"))
     return PartitionPolicy(
         interval=interval, premake=premake, backfill=backfill, epoch=params.get("epoch"),
         reference_time=parse_reference_time(params.get("reference_time")),

@@ -55,18 +55,21 @@ def run_statement(database, statement: Any, lock_timeout: str, retries: int, wha
     database.record([statement])
 
 
-def _guarded_drop(database, state, operation, lock_timeout, retries, dumped_rows):
-    """Drop a detached table only if it still has the rows its dump has; the lock is on that table alone."""
+def _guarded_drop(database, state, operation, lock_timeout, retries, dumped):
+    """Drop a detached table only if it still holds exactly the rows of its dump (count and content checksum); the
+    lock is on that table alone."""
     drop = render.statement(state, operation)
 
     def work(db):
         db.execute(render.lock_exclusively(operation.schema, operation.name), record=False)
-        rows = catalog.count_rows(db, operation.schema, operation.name)
-        if rows != dumped_rows:
+        rows, content = catalog.rows_and_checksum(db, operation.schema, operation.name)
+        if (rows, content) != (dumped.rows, dumped.content_checksum):
+            change = ("%d rows now but %d in its dump" % (rows, dumped.rows) if rows != dumped.rows else
+                      "as many rows as its dump (%d) but other ones" % rows)
             raise BackupError(
-                "partition %s.%s has %d rows now but %d in its dump: rows were written after the dump. It stays, "
-                "detached and marked for dropping; the next run dumps it again and drops it"
-                % (operation.schema, operation.name, rows, dumped_rows))
+                "partition %s.%s has %s: rows were written, changed or deleted after the dump. It stays, detached "
+                "and marked for dropping; the next run dumps it again and drops it"
+                % (operation.schema, operation.name, change))
         db.execute(drop, record=False)
 
     in_transaction_with_retries(database, work, lock_timeout, retries, _what(state, operation))
@@ -79,7 +82,7 @@ def _run(database, state, operation, lock_timeout, retries, backups, details, du
     if operation.kind == "concurrent":
         return _detach_concurrently(database, state, operation, lock_timeout, retries)
     if operation.kind == "guarded_drop":
-        return _guarded_drop(database, state, operation, lock_timeout, retries, dumped.rows)
+        return _guarded_drop(database, state, operation, lock_timeout, retries, dumped)
     return run_statement(database, render.statement(state, operation), lock_timeout, retries,
                          _what(state, operation))
 

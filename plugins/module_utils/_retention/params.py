@@ -15,7 +15,10 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._backup.files i
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
-from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import validate_lock_timeout
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import (
+    validate_count,
+    validate_lock_timeout,
+)
 
 ACTIONS = ("drop", "detach")
 CONCURRENTLY = ("auto", "always", "never")
@@ -131,9 +134,8 @@ def _policy(params):
                 raise PlanError("%s %r must be a plain name, without a dot" % (option, params[option]))
             archive[option] = name.name
     validate_lock_timeout(params.get("lock_timeout") or "3s")
-    for option in ("retries", "run_lock_wait"):
-        if (params.get(option) or 0) < 0:
-            raise PlanError("%s must be 0 or more, got %s" % (option, params[option]))
+    for option, default in (("retries", 5), ("run_lock_wait", 60)):
+        validate_count(option, params.get(option, default))
     backup_dir = params.get("backup_dir")
     return RetentionPolicy(
         retention=parse_retention(params.get("retention")), action=action, concurrently=concurrently,

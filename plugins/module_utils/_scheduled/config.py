@@ -8,7 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError, PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import (
+    validate_count,
+    validate_lock_timeout,
+)
 
 JOBS = ("create", "retention", "brin", "backup")
 CONNECTION_KEYS = ("login_user", "login_host", "login_unix_socket", "port", "ssl_mode", "ca_cert", "ssl_cert",
@@ -45,7 +49,13 @@ def load_config(path: str) -> dict:
     for index, item in enumerate(config.get("tables", [])):
         if not isinstance(item, dict) or not item.get("db") or not item.get("table"):
             raise ConfigError("tables[%d] in %s needs 'db' and 'table'" % (index, path))
-    return dict(DEFAULTS, **config)
+    config = dict(DEFAULTS, **config)
+    try:
+        validate_lock_timeout(config["lock_timeout"])
+        validate_count("retries", config["retries"])
+    except PlanError as exc:
+        raise ConfigError("the policy file %s: %s" % (path, exc))
+    return config
 
 
 def table_id(item: dict) -> str:
