@@ -287,6 +287,27 @@ exec {pg.server.bin_dir / "pg_dump"} "$@"
     assert "\tlate\n" in restored
 
 
+def test_a_backup_directory_that_is_a_symbolic_link_is_refused_before_anything_changes(pg, module_runner, tmp_path):
+    """A link planted at <backup_dir>/<db> (say to /etc) was followed: its target made 0700 and written into."""
+    monthly_set(pg, first="2024-05-01", months=9)
+    target = tmp_path / "etc"
+    target.mkdir()
+    target.chmod(0o755)
+    (target / "hosts").write_text("127.0.0.1 localhost\n")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    (backups / pg.name).symlink_to(target)
+    before = attached(pg)
+
+    result = run(module_runner, pg, retention="6 months", reference_time=REFERENCE, backup_dir=str(backups),
+                 **tools(pg))
+
+    assert result["failed"] is True and "is a symbolic link" in result["msg"], result
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert sorted(path.name for path in target.iterdir()) == ["hosts"]
+    assert attached(pg) == before and result["dropped"] == []
+
+
 def test_detach_moves_partitions_into_the_archive_schema_and_tablespace(pg, module_runner):
     monthly_set(pg, first="2024-05-01", months=9, rows_per_month=4)
     expired = months(2024, 5, 2)

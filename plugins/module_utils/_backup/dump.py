@@ -52,9 +52,10 @@ class Backups:
     """What a run needs to take dumps: the tools, the directory, pg_dump's environment and role."""
 
     tools: DumpTools
-    directory: str
+    directory: str  # <backup_dir>/<database>
     environment: dict
     role: Optional[str] = None
+    backup_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,8 @@ def prepare(database, server_version_num: int, backup_dir: str, pg_dump_path: Op
     database_name = catalog.current_database(database)
     return Backups(find_tools(server_version_num // 10000, pg_dump_path),
                    files.database_directory(backup_dir, database_name),
-                   libpq_environment(connection_params, database_name), connection_params.get("session_role"))
+                   libpq_environment(connection_params, database_name), connection_params.get("session_role"),
+                   backup_dir)
 
 
 def dump_table(database, backups: Backups, schema: str, name: str, details: Optional[dict] = None,

@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Dict
+import stat
+from typing import Dict, Optional
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import BackupError, PlanError
 
@@ -43,20 +44,47 @@ def dump_path(directory: str, schema: str, name: str) -> str:
     return os.path.join(directory, "%s.%s.dump" % (_file_safe(schema), _file_safe(name)))
 
 
-def prepare_directory(directory: str) -> None:
-    """Create the directory (and missing parents) 0700 and prove it writable, before any partition is touched."""
+def _refuse_foreign(path: str) -> None:
+    """A directory of the backups must be a real directory (not a symbolic link) that the run user owns: a planted
+    link would otherwise have its target made private and written into."""
+    status = os.lstat(path)
+    if stat.S_ISLNK(status.st_mode):
+        raise BackupError("backup directory %s is not usable: it is a symbolic link, and backups are never written "
+                          "through one; make it a directory of its own, or point backup_dir at the real one" % path)
+    if not stat.S_ISDIR(status.st_mode):
+        raise BackupError("backup directory %s is not usable: it is not a directory" % path)
+    if status.st_uid != os.geteuid():
+        raise BackupError("backup directory %s is not usable: it belongs to uid %d, not to the user the backups run "
+                          "as (uid %d); chown it to that user or choose another backup_dir"
+                          % (path, status.st_uid, os.geteuid()))
+
+
+def prepare_directory(directory: str, backup_dir: Optional[str] = None) -> None:
+    """Create the directory (and missing parents) 0700 and prove it writable, before any partition is touched.
+
+    From backup_dir (by default the directory's parent) down, nothing may be a symbolic link or belong to another
+    user; only directories that pass are made private."""
+    backup_dir = os.path.normpath(backup_dir or os.path.dirname(directory))
+    below = os.path.relpath(directory, backup_dir).split(os.sep)
+    guarded = [backup_dir] if below[0] != os.pardir else []
+    for part in (below if guarded and below != ["."] else []):
+        guarded.append(os.path.join(guarded[-1], part))
     missing = []
     path = directory
-    while not os.path.isdir(path) and path != os.path.dirname(path):
+    while not os.path.lexists(path) and path != os.path.dirname(path):
         missing.append(path)
         path = os.path.dirname(path)
     try:
+        for path in guarded:
+            if os.path.lexists(path):
+                _refuse_foreign(path)
         for path in reversed(missing):
             os.mkdir(path, DIRECTORY_MODE)
             os.chmod(path, DIRECTORY_MODE)  # mkdir's mode passes through the umask
         os.chmod(directory, DIRECTORY_MODE)
         probe = os.path.join(directory, ".pgfleet-write-test")
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
+        remove_quietly(probe)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE))
         os.unlink(probe)
     except OSError as exc:
         raise BackupError("backup directory %s is not usable: %s; make it writable for the user the module runs "
@@ -66,7 +94,7 @@ def prepare_directory(directory: str) -> None:
 def open_private(path: str) -> int:
     if os.path.lexists(path):
         os.unlink(path)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
 
 
 def sha256(path: str) -> str:
@@ -78,7 +106,7 @@ def sha256(path: str) -> str:
 
 
 def write_private(path: str, text: str, append: bool = False) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | os.O_NOFOLLOW
     descriptor = os.open(path, flags, FILE_MODE)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
@@ -88,7 +116,7 @@ def write_private(path: str, text: str, append: bool = False) -> None:
 
 
 def fsync_directory(directory: str) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         os.fsync(descriptor)
     finally:

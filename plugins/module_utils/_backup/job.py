@@ -72,7 +72,7 @@ def back_up_closed_partitions(database, table: TableName, backup_dir: str, conne
         result["refreshed"] = ["%s.%s" % (p.schema, p.name) for p, refresh in due if refresh]
         return result
     backups = dump.prepare(database, state.server_version_num, backup_dir, pg_dump_path, connection_params)
-    files.prepare_directory(directory)
+    files.prepare_directory(directory, backup_dir)
     for partition, refresh in due:
         details = {"parent": result["table"], "lower": jsonable(partition.bounds.lower),
                    "upper": jsonable(partition.bounds.upper)}

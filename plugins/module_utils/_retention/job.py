@@ -93,7 +93,7 @@ def enforce_retention(database, table: TableName, policy: RetentionPolicy, conne
         state = catalog.read_table(database, table)
         retention_plan, steps = _plan(database, state, policy)
         if backups and steps:
-            _naming(state, files.prepare_directory, backups.directory)
+            _naming(state, files.prepare_directory, backups.directory, backups.backup_dir)
         if moving_to_archive(policy, steps):
             run_statement(database, render.create_schema(policy.archive_schema), lock_timeout, retries,
                           "%s.%s: creating archive_schema %s" % (state.schema, state.name, policy.archive_schema))

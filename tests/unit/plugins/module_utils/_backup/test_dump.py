@@ -110,3 +110,30 @@ def test_a_directory_path_through_a_file_is_not_usable(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(BackupError, match="not usable"):
         files.prepare_directory(str(tmp_path / "file" / "db"))
+
+
+@pytest.mark.parametrize("linked", ["db", "backups"], ids=["the database directory", "backup_dir itself"])
+def test_a_symbolic_link_in_the_backup_path_is_refused_and_its_target_left_alone(tmp_path, linked):
+    target = tmp_path / "etc"
+    target.mkdir(mode=0o755)
+    (target / "passwd").write_text("root:x:0:0\n")
+    backups = tmp_path / "backups"
+    if linked == "db":
+        backups.mkdir()
+        (backups / "db").symlink_to(target)
+    else:
+        backups.symlink_to(target)
+    with pytest.raises(BackupError, match="is a symbolic link"):
+        files.prepare_directory(str(backups / "db"), str(backups))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert sorted(path.name for path in target.iterdir()) == ["passwd"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a directory to another user needs root")
+def test_a_directory_of_another_user_in_the_backup_path_is_refused(tmp_path):
+    backups = tmp_path / "backups"
+    (backups / "db").mkdir(parents=True)
+    os.chown(backups / "db", 65534, 65534)
+    with pytest.raises(BackupError, match="belongs to uid 65534"):
+        files.prepare_directory(str(backups / "db"), str(backups))
+    assert stat.S_IMODE((backups / "db").stat().st_mode) == 0o755 & ~os.umask(os.umask(0))
