@@ -50,6 +50,13 @@ options:
       - Plain identifiers only; they are folded to lower case as PostgreSQL folds unquoted names.
     type: str
     required: true
+  retention:
+    description:
+      - The retention the table also has (as in M(pgfleet.partitions.postgres_partition_retention)): an interval
+        such as C(12 months) for time keys, a number of key units for integer keys. Nothing is dropped here; a
+        O(backfill) that reaches past it is refused, because retention would drop those partitions at its next run
+        and this module would create them again at its next, over and over.
+    type: raw
 notes:
   - Supports PostgreSQL 14 and newer; tested on 15 and 18.
 seealso:
@@ -186,7 +193,8 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
 
 
-OPTIONS = dict(PARTITION_POLICY_OPTIONS, table=dict(type="str", required=True), **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
+OPTIONS = dict(PARTITION_POLICY_OPTIONS, table=dict(type="str", required=True), retention=dict(type="raw"),
+               **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
 
 
 def main():

@@ -172,6 +172,7 @@ class PartitionPolicy:
     list_partitions: Any = None  # dict suffix -> list of values
     hash_modulus: Optional[int] = None
     tablespace: Optional[str] = None
+    retention: Any = None  # a _core.intervals retention the set also has: backfill must not reach past it
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import math
 from typing import Any, Optional
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import TIME_KEY_TYPES
 
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,18 @@ def instant(value: Any) -> Any:
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
     return value
+
+
+def on_key_axis(value: Any, key_type: str) -> Any:
+    """Bound and reference values of a time key on one axis: aware UTC for timestamptz, naive for timestamp and date.
+    Other values (integers, MINVALUE, MAXVALUE) come back unchanged."""
+    if key_type not in TIME_KEY_TYPES or not isinstance(value, dt.date):
+        return value
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if key_type == "timestamp with time zone":
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 def zone(name: str) -> ZoneInfo:

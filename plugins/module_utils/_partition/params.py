@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import parse_retention
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME, check_template_text
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
@@ -40,4 +41,5 @@ def policy_from_params(params: dict) -> PartitionPolicy:
         timezone=params.get("timezone") or "UTC", name_template=params.get("name_template"),
         default_partition=bool(params.get("default_partition")), list_partitions=params.get("list_partitions"),
         hash_modulus=params.get("hash_modulus"), tablespace=params.get("tablespace"),
+        retention=parse_retention(params["retention"]) if params.get("retention") is not None else None,
     )

@@ -19,8 +19,13 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
     RangeBounds,
     TableState,
 )
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import IntegerRetention, TimeRetention
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name, validate_template
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import IntegerGrid, TimeGrid
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import (
+    IntegerGrid,
+    TimeGrid,
+    on_key_axis,
+)
 
 DEFAULT_SUFFIX = "default"
 # Attaching next to a default partition scans it under ACCESS EXCLUSIVE unless a constraint proves the new
@@ -127,6 +132,8 @@ def _plan_range(state, policy):
         grid.check_hours_around(reference)
     current = grid.floor(reference)
     validate_template(policy.name_template, {"parent", "suffix"} | set(grid.fields(current)))
+    if policy.retention is not None and policy.backfill:
+        _refuse_backfill_past_retention(state, policy, grid, current)
     offsets = [0] + list(range(1, policy.premake + 1)) + list(range(-1, -policy.backfill - 1, -1))
     existing = [p for p in state.partitions if isinstance(p.bounds, RangeBounds)]
     # Exact matches are the common case; looking them up first keeps a plan over thousands of partitions linear.
@@ -151,6 +158,43 @@ def _plan_range(state, policy):
         actions.append(CreatePartition(state.schema, name, bounds))
     current_bounds = RangeBounds(grid.to_key(current), grid.to_key(grid.shift(current, 1)))
     return actions, reference, current_bounds
+
+
+def _retention_cutoff(state, policy):
+    """reference - retention on the key's axis, as retention computes it; None when there is nothing to measure
+    from (an integer key of an empty table)."""
+    table, retention = "%s.%s" % (state.schema, state.name), policy.retention
+    if state.key_kind == "time":
+        if not isinstance(retention, TimeRetention):
+            raise PlanError("%s: the key %s is %s, so retention must be an interval such as '12 months'"
+                            % (table, state.key, state.key_type))
+        reference = policy.reference_time if policy.reference_time is not None else state.server_now
+        return retention.before(on_key_axis(reference, state.key_type))
+    if not isinstance(retention, IntegerRetention):
+        raise PlanError("%s: the key %s is %s, so retention must be a number of key units" % (
+            table, state.key, state.key_type))
+    reference = policy.reference_time if policy.reference_time is not None else state.max_key
+    return None if reference is None else retention.before(int(reference))
+
+
+def _refuse_backfill_past_retention(state, policy, grid, current):
+    """A backfilled partition that retention would drop at once is created again by the next run, and dropped again:
+    a churn that writes a new, empty dump under the same name every time. Refused, with the backfill that fits."""
+    cutoff = _retention_cutoff(state, policy)
+    if cutoff is None:
+        return
+    fitting = 0
+    for offset in range(1, policy.backfill + 1):
+        start = grid.shift(current, -offset)
+        upper = on_key_axis(grid.to_key(grid.shift(start, 1)), state.key_type)
+        if upper <= cutoff:
+            raise PlanError(
+                "%s.%s: backfill %d reaches past the retention cutoff %s (retention %s): partition %s and older "
+                "would be dropped by every retention run and created again by the next create run. Use backfill "
+                "%d or less." % (state.schema, state.name, policy.backfill, cutoff, policy.retention.text,
+                                 partition_name(state.name, grid.suffix(start), policy.name_template,
+                                                grid.fields(start)), fitting))
+        fitting = offset
 
 
 def _plan_list(state, policy):

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
 
@@ -13,16 +12,13 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors im
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     MAXVALUE,
     MINVALUE,
-    TIME_KEY_TYPES,
     Partition,
     RangeBounds,
     TableState,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.params import (
-    IntegerRetention,
-    RetentionPolicy,
-    TimeRetention,
-)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import IntegerRetention, TimeRetention
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import on_key_axis
+from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.params import RetentionPolicy
 
 CONCURRENT_DETACH_VERSION = 140000  # DETACH PARTITION ... CONCURRENTLY exists from PostgreSQL 14
 
@@ -46,17 +42,6 @@ class RetentionPlan:
         return bool(self.expired or self.pending)
 
 
-def _comparable(value, key_type):
-    """Bound and reference values on one axis: aware UTC for timestamptz, naive for timestamp and date."""
-    if key_type not in TIME_KEY_TYPES or value is MINVALUE or value is MAXVALUE:
-        return value
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime(value.year, value.month, value.day)
-    if key_type == "timestamp with time zone":
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo is not None else value
-
-
 def _reference_and_cutoff(state, policy):
     table = "%s.%s" % (state.schema, state.name)
     retention, reference = policy.retention, policy.reference_time
@@ -67,7 +52,7 @@ def _reference_and_cutoff(state, policy):
         if isinstance(reference, int):
             raise PlanError("%s: reference_time must be a date or date-time for the %s key %s, not %r"
                             % (table, state.key_type, state.key, reference))
-        reference = _comparable(reference if reference is not None else state.server_now, state.key_type)
+        reference = on_key_axis(reference if reference is not None else state.server_now, state.key_type)
         return reference, retention.before(reference)
     if state.key_kind == "integer":
         if not isinstance(retention, IntegerRetention):
@@ -117,7 +102,7 @@ def plan_retention(state: TableState, policy: RetentionPolicy) -> RetentionPlan:
     for partition in state.partitions:
         upper = partition.bounds.upper if isinstance(partition.bounds, RangeBounds) else MAXVALUE
         before_cutoff = cutoff is not None and upper is not MAXVALUE and (
-            upper is MINVALUE or _comparable(upper, state.key_type) <= cutoff)
+            upper is MINVALUE or on_key_axis(upper, state.key_type) <= cutoff)
         if before_cutoff and partition.is_partitioned:
             past_cutoff_kept.append(partition)
         if before_cutoff and not partition.is_partitioned and not partition.is_default:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.bounds import parse_bound
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import parse_retention
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     HashBounds,
     ListBounds,
@@ -21,6 +23,8 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name, validate_template
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan import grid_for, plan
+from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.params import RetentionPolicy
+from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.plan import plan_retention
 
 UTC = dt.timezone.utc
 TSTZ = "timestamp with time zone"
@@ -480,6 +484,60 @@ def test_names_over_63_bytes_keep_their_suffix_and_stay_unique(first, second, su
 def test_a_long_parent_keeps_the_name_template_shape():
     name = partition_name(LONG, "2025_01", "{parent}_p{year}{month}", dict(year="2025", month="01"))
     assert len(name.encode()) <= 63 and name.endswith("_p202501")
+
+
+BACKFILL_AND_RETENTION = [
+    pytest.param(dict(interval="month", backfill=28, retention="12 months"), "backfill 28 reaches past",
+                 id="monthly backfill of 28 under a retention of 12 months is refused"),
+    pytest.param(dict(interval="month", backfill=13, retention="12 months"), "Use backfill 12 or less",
+                 id="the first month wholly before the cutoff is refused, and the message says what fits"),
+    pytest.param(dict(interval="day", backfill=91, retention="90 days"), "Use backfill 90 or less",
+                 id="daily backfill past 90 days is refused"),
+    pytest.param(dict(interval=100, backfill=3, retention=250), "Use backfill 2 or less",
+                 id="integer steps wholly below the highest key minus the retention are refused"),
+    pytest.param(dict(interval="month", backfill=2, retention=90), "interval such as",
+                 id="a number of key units as retention of a time key is refused"),
+]
+
+
+@pytest.mark.parametrize("options, message", BACKFILL_AND_RETENTION)
+def test_a_backfill_that_retention_would_drop_at_once_is_refused(options, message):
+    state = table(key_type="bigint", max_key=1050) if isinstance(options["interval"], int) else table()
+    policy = PartitionPolicy(**dict(options, retention=parse_retention(options["retention"])))
+    with pytest.raises(PlanError, match=message):
+        plan(state, policy)
+
+
+@pytest.mark.parametrize("options", [
+    pytest.param(dict(interval="month", backfill=12, retention="12 months"),
+                 id="monthly back to the month the cutoff falls in"),
+    pytest.param(dict(interval="day", backfill=90, retention="90 days"), id="daily back to the cutoff's day"),
+    pytest.param(dict(interval="month", backfill=0, retention="1 month"), id="no backfill at all"),
+])
+def test_a_backfill_within_the_retention_is_planned(options):
+    policy = PartitionPolicy(**dict(options, premake=0, retention=parse_retention(options["retention"])))
+    assert len(plan(table(), policy).actions) == 1 + options["backfill"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(interval=st.sampled_from(["day", "week", "month", "quarter"]), backfill=st.integers(0, 60),
+       retention=st.sampled_from(["30 days", "90 days", "6 months", "12 months", "1 year 6 months", "2 weeks"]),
+       now=st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 12, 31),
+                        timezones=st.just(UTC)))
+def test_a_backfill_is_planned_exactly_when_retention_would_keep_every_partition_it_makes(interval, backfill,
+                                                                                         retention, now):
+    state = table(server_now=now)
+    policy = PartitionPolicy(interval=interval, premake=0, backfill=backfill, retention=parse_retention(retention))
+    try:
+        actions = plan(state, policy).actions
+    except PlanError as exc:
+        fitting = int(re.search(r"Use backfill (\d+) or less", str(exc)).group(1))
+        assert fitting < backfill
+        plan(state, dataclasses.replace(policy, backfill=fitting))
+        return
+    created = table(server_now=now, partitions=[Partition("public", a.name, a.bounds) for a in actions])
+    retention_plan = plan_retention(created, RetentionPolicy(retention=policy.retention))
+    assert retention_plan.expired == ()
 
 
 def test_a_suffix_too_long_for_any_name_is_refused():

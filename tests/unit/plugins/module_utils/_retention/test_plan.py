@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.bounds import parse_bound
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import Partition, TableState
-from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.params import (
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import (
     IntegerRetention,
-    RetentionPolicy,
     TimeRetention,
     parse_retention,
 )
+from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.params import RetentionPolicy
 from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.plan import (
     detach_concurrently,
     plan_retention,
