@@ -52,7 +52,7 @@ options:
     required: true
   retention:
     description:
-      - The retention the table also has (as in M(pgfleet.partitions.postgres_partition_retention)): an interval
+      - The retention the table also has (as in M(pgfleet.partitions.postgres_partition_retention)), an interval
         such as C(12 months) for time keys, a number of key units for integer keys. Nothing is dropped here; a
         O(backfill) that reaches past it is refused, because retention would drop those partitions at its next run
         and this module would create them again at its next, over and over.

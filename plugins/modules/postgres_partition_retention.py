@@ -84,17 +84,20 @@ options:
   backup_dir:
     description:
       - Absolute directory on the managed host. Each expired partition is first dumped with C(pg_dump -Fc) to
-        C(<backup_dir>/<database>/<schema>.<partition>.dump).
+        C(<backup_dir>/<database>/<schema>.<partition>.<oid>.<time>.dump), a file of its own that no later dump
+        replaces, not even one of a partition created again under the same name (its oid differs).
       - The row count and the dump come from the same snapshot (the count runs in a REPEATABLE READ transaction
         whose snapshot C(pg_dump --snapshot) imports). The dump is verified by C(pg_restore --list), which must find
         the table's data, and by streaming the data back with C(pg_restore), which must give exactly the counted
-        rows. Then C(<file>.sha256) (C(sha256sum) format) is written, and a line (partition, parent, bounds, rows,
-        bytes, sha256, time, file) is appended to C(manifest.jsonl) in the same directory.
-      - Files are mode 0600, directories the module creates 0700. A relative path is refused.
-      - With O(action=drop), a dumped partition is detached first (marked for dropping), then counted again under a
-        lock on that table alone; if rows arrived after the dump, it stays detached and the run fails; the next run
-        dumps it again and drops it. The check compares row counts, so a row inserted or deleted after the dump is
-        noticed, an UPDATE in place in that window is not. With a default partition (no concurrent detach) that
+        rows. Then C(<file>.sha256) (C(sha256sum) format) is written, and a line (partition, oid, parent, bounds,
+        rows, bytes, sha256, content_checksum, time, file) is appended to C(manifest.jsonl) in the same directory.
+      - Files are mode 0600, directories the module creates 0700. A relative path is refused, and so is a symbolic
+        link or a directory owned by another user anywhere from O(backup_dir) down, before any partition is
+        touched.
+      - With O(action=drop), a dumped partition is detached first (marked for dropping), then read again under a
+        lock on that table alone; its row count and a checksum of its rows' content must equal the dump's (taken in
+        the dump's snapshot). If any row was inserted, deleted or changed after the dump, it stays detached and the
+        run fails; the next run dumps it again and drops it. With a default partition (no concurrent detach) that
         first detach takes ACCESS EXCLUSIVE on the parent for a moment.
       - To restore a dump into another database, create its schema there, then run
         C(pg_restore -d <db> -L <(pg_restore -l <file> | grep -v ATTACH) <file>); restored into the original
@@ -223,18 +226,20 @@ finalized:
   type: list
   elements: str
 backups:
-  description: The dumps taken, each with C(partition), C(path), C(rows), C(bytes), C(sha256) and C(time). In check
-    mode the planned paths, with the other values null.
+  description: The dumps taken, each with C(partition), C(path), C(rows), C(bytes), C(sha256), C(content_checksum)
+    and C(time). In check mode the planned paths (with C(<time of the dump>) in place of the time), the other values
+    null.
   returned: always
   type: list
   elements: dict
   sample:
     - partition: public.raw_ingestions_2022_12
-      path: /var/backups/pgfleet/health/public.raw_ingestions_2022_12.dump
+      path: /var/backups/pgfleet/health/public.raw_ingestions_2022_12.16523.20250115T030002120000Z.dump
       rows: 81234
       bytes: 1843200
       sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
       time: "2025-01-15T03:00:02.120000+00:00"
+      content_checksum: "-8127364519283746512"
 kept:
   description: The number of partitions left in the set after the run (in check mode, that would be left).
   returned: always

@@ -95,7 +95,7 @@ def test_retention_rollout_removes_exactly_what_check_mode_listed_and_a_dump_res
         broken_host.remove()
 
     attached, detached, damaged = old
-    dump = host.path(f"var/backups/pgfleet/{db}/{damaged}.dump")
+    [dump] = host.path(f"var/backups/pgfleet/{db}").glob(f"{damaged}.*.dump")
     dump.write_bytes(dump.read_bytes() + b"tampered")
 
     def restore(partition, *extra_args, expect_failure=False):

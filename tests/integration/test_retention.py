@@ -108,6 +108,7 @@ def test_dumps_restore_to_the_same_rows_and_checksums_match(pg, module_runner, t
     monthly_set(pg, first="2024-04-01", months=10, rows_per_month=20)
     expired = months(2024, 4, 3)
     saved = {name: rows_of(pg, name) for name in expired}
+    oids = [pg.value("SELECT %s::regclass::oid::int", (name,)) for name in expired]
     backup_dir = tmp_path / "backups"
 
     result = run(module_runner, pg, retention="6 months", reference_time=REFERENCE, backup_dir=str(backup_dir),
@@ -119,12 +120,13 @@ def test_dumps_restore_to_the_same_rows_and_checksums_match(pg, module_runner, t
     manifest = [json.loads(line) for line in (directory / "manifest.jsonl").read_text().splitlines()]
     assert [entry["partition"] for entry in manifest] == ["public.%s" % n for n in expired]
     assert stat.S_IMODE((directory / "manifest.jsonl").stat().st_mode) == 0o600
-    for record, entry, name in zip(result["backups"], manifest, expired):
+    for record, entry, name, oid in zip(result["backups"], manifest, expired, oids):
         dump = Path(record["path"])
-        assert dump == directory / f"public.{name}.dump"
+        assert dump.parent == directory and dump.name.startswith(f"public.{name}.{oid}.") and dump.suffix == ".dump"
+        assert entry["file"] == dump.name and entry["oid"] == oid
         assert stat.S_IMODE(dump.stat().st_mode) == 0o600
         assert record["sha256"] == hashlib.sha256(dump.read_bytes()).hexdigest() == entry["sha256"]
-        assert (directory / f"public.{name}.dump.sha256").read_text() == f"{record['sha256']}  {dump.name}\n"
+        assert Path(f"{dump}.sha256").read_text() == f"{record['sha256']}  {dump.name}\n"
         assert record["rows"] == entry["rows"] == 20 and record["bytes"] == dump.stat().st_size
         assert entry["lower"].startswith("2024-") and entry["parent"] == "public.events"
 
@@ -221,6 +223,35 @@ def test_a_backup_that_cannot_be_taken_stops_before_the_partition_is_touched(
         assert not list((tmp_path / "backups" / pg.name).glob("*.dump*")), "a failed dump left files behind"
     if failure == "full":
         assert not list(Path(args["backup_dir"]).glob(f"{pg.name}/*.dump*"))
+
+
+def test_a_partition_created_again_under_the_same_name_never_replaces_the_earlier_ones_dump(pg, module_runner,
+                                                                                              tmp_path):
+    """Dropped with a dump, created again (empty, or with other rows), dropped again: both dumps stay, each restores
+    its own rows and the manifest describes each file as it is."""
+    monthly_set(pg, first="2024-05-01", months=9, rows_per_month=7)
+    first_rows = rows_of(pg, "events_2024_05")
+    args = dict(retention="6 months", reference_time=REFERENCE, backup_dir=str(tmp_path / "backups"), **tools(pg))
+    first = run(module_runner, pg, **args)
+    assert "public.events_2024_05" in first["dropped"], first
+    pg.sql("CREATE TABLE events_2024_05 PARTITION OF events FOR VALUES FROM ('2024-05-01') TO ('2024-06-01')")
+    pg.sql("INSERT INTO events (at, payload) VALUES ('2024-05-02', 'second life')")
+
+    second = run(module_runner, pg, **args)
+
+    assert second["dropped"] == ["public.events_2024_05"], second
+    dumps = [b for b in first["backups"] + second["backups"] if b["partition"] == "public.events_2024_05"]
+    assert len(dumps) == 2 and dumps[0]["path"] != dumps[1]["path"]
+    manifest = {entry["file"]: entry for entry in map(json.loads, (tmp_path / "backups" / pg.name / "manifest.jsonl")
+                                                      .read_text().splitlines())}
+    restore = str(pg.server.bin_dir / "pg_restore")
+    for dump, count, second_life in zip(dumps, (len(first_rows), 1), (False, True)):
+        path = Path(dump["path"])
+        assert manifest[path.name]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() == dump["sha256"]
+        assert manifest[path.name]["rows"] == dump["rows"] == count
+        data = subprocess.run([restore, "--data-only", "--file=-", str(path)], capture_output=True, text=True,
+                              check=True).stdout
+        assert ("\tsecond life\n" in data) is second_life
 
 
 def test_a_row_written_after_the_dump_is_never_dropped_unseen(pg, module_runner, tmp_path):
@@ -468,7 +499,8 @@ def test_check_mode_drops_nothing_and_creates_no_file(pg, module_runner, tmp_pat
 
     assert result["changed"] is True and len(result["dropped"]) == 2
     assert [b["path"] for b in result["backups"]] == [
-        str(backup_dir / pg.name / f"public.{name}.dump") for name in months(2024, 5, 2)]
+        str(backup_dir / pg.name / f"public.{name}.{oid}.<time of the dump>.dump")
+        for name, oid in ((name, pg.value("SELECT %s::regclass::oid::int", (name,))) for name in months(2024, 5, 2))]
     assert attached(pg) == before
     assert not (tmp_path / "not-yet").exists()
 

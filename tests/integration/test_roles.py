@@ -96,8 +96,8 @@ def test_a_converge_applies_the_policy_at_once_and_dumps_what_retention_drops(co
     assert partitions_of(server, db, "appointments_by_patient") == [
         f"appointments_by_patient_hash_{remainder}" for remainder in range(4)]
     dumps = sorted(host.path(f"var/backups/pgfleet/{db}").glob("*.dump"))
-    assert [dump.name for dump in dumps] == [
-        f"public.raw_ingestions_{month}.dump" for month in months(server, db, -8, -6)]
+    assert [dump.name.split(".")[1] for dump in dumps] == [
+        f"raw_ingestions_{month}" for month in months(server, db, -8, -6)]
     for dump in dumps:
         # Written by the database tasks as the run user, so the scheduled backup job can read and prune them.
         assert mode_and_owner(dump)[:2] == ("0o600", "postgres")
@@ -205,8 +205,8 @@ def test_the_installed_runner_dumps_closed_partitions_without_showing_the_passwo
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"CHANGED {db}/raw_ingestions backup: backed up 2 partitions" in completed.stdout.splitlines()
     assert not any(PASSWORD in sample for sample in samples)
-    closed = [f"public.raw_ingestions_{month}.dump" for month in months(server, db, -2, -1)]
-    assert all(host.path(f"var/backups/pgfleet/{db}/{name}").exists() for name in closed)
+    closed = [f"public.raw_ingestions_{month}.*.dump" for month in months(server, db, -2, -1)]
+    assert all(len(list(host.path(f"var/backups/pgfleet/{db}").glob(name))) == 1 for name in closed)
 
 
 def test_no_password_outside_the_password_file_or_in_ansible_output(converged):

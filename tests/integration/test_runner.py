@@ -148,10 +148,12 @@ def test_on_a_standby_every_table_is_skipped_and_the_run_succeeds(pg, tmp_path, 
 
 def monthly_table_with_history(pg, tmp_path, months_back, **item):
     pg.sql("CREATE TABLE audit_log (created_at timestamptz NOT NULL, line text) PARTITION BY RANGE (created_at)")
-    table = dict(db=pg.name, table="audit_log", interval="month", premake=1, backfill=months_back, **item)
-    config = write_config(tmp_path, pg, [table], backup_dir=str(tmp_path / "backups"),
-                          pg_dump_path=str(pg.server.bin_dir / "pg_dump"))
-    assert run_runner(config, "run", "create").returncode == 0
+    table = dict(db=pg.name, table="audit_log", interval="month", premake=1, backfill=months_back)
+    settings = dict(backup_dir=str(tmp_path / "backups"), pg_dump_path=str(pg.server.bin_dir / "pg_dump"))
+    # The history comes first, from a policy without the item's retention, which refuses a backfill it would expire.
+    created = run_runner(write_config(tmp_path, pg, [table], **settings), "run", "create")
+    assert created.returncode == 0, created.stdout + created.stderr
+    config = write_config(tmp_path, pg, [dict(table, **item)], **settings)
     # A row a day from the first day of the oldest partition's month (UTC, the policy's zone) to now: every
     # partition holds rows whatever today's date (31 days a month would overshoot after short months).
     pg.sql("INSERT INTO audit_log SELECT day, 'x' FROM generate_series("
@@ -188,3 +190,32 @@ def test_backup_job_dumps_closed_partitions_once_and_refreshes_old_dumps(pg, tmp
     refreshed = run_runner(config, "run", "backup")
     assert refreshed.stdout.startswith(f"CHANGED {pg.name}/audit_log backup: backed up 2 partitions")
     assert len(list(directory.glob("*.dump"))) == 2
+
+
+def test_a_backfill_past_the_retention_is_refused_by_the_create_job(pg, tmp_path):
+    pg.sql("CREATE TABLE audit_log (created_at timestamptz NOT NULL, line text) PARTITION BY RANGE (created_at)")
+    config = write_config(tmp_path, pg, [dict(db=pg.name, table="audit_log", interval="month", premake=2,
+                                              backfill=28, retention="12 months", backup=True)])
+    result = run_runner(config, "run", "create")
+    assert result.returncode == 1
+    assert "backfill 28 reaches past the retention cutoff" in result.stdout
+    assert "Use backfill 12 or less" in result.stdout
+    assert pg.value("SELECT count(*) FROM pg_inherits") == 0
+
+
+def test_the_backup_job_dumps_a_partition_created_again_and_keeps_the_earlier_ones_dump(pg, tmp_path):
+    config = monthly_table_with_history(pg, tmp_path, 2, backup=True)
+    assert run_runner(config, "run", "backup").returncode == 0
+    directory = tmp_path / "backups" / pg.name
+    closed = pg.value("SELECT min(c.relname::text) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                      "WHERE i.inhparent = 'audit_log'::regclass")
+    bound = pg.value("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = %s", (closed,))
+    pg.sql(f"DROP TABLE {closed}")
+    pg.sql(f"CREATE TABLE {closed} PARTITION OF audit_log {bound}")
+    earlier = {path.name for path in directory.glob(f"public.{closed}.*.dump")}
+
+    again = run_runner(config, "run", "backup")
+
+    assert again.stdout.startswith(f"CHANGED {pg.name}/audit_log backup: backed up 1 partitions"), again.stdout
+    now = {path.name for path in directory.glob(f"public.{closed}.*.dump")}
+    assert earlier < now and len(now) == 2

@@ -209,35 +209,42 @@ def dump_table(database, backups: Backups, schema: str, name: str, details: Opti
     """Dump one table with pg_dump -Fc into directory, verify it, checksum it, and record it in the manifest.
 
     The row count and the dump see the same data: the count runs in a REPEATABLE READ transaction whose
-    snapshot pg_dump imports (--snapshot). A failed attempt removes the files it wrote and raises BackupError;
-    the manifest line is written last, so a dump listed in the manifest is a verified one.
+    snapshot pg_dump imports (--snapshot). The file is named for the table's oid and the snapshot's time, and is
+    linked into place only where no file has that name, so no dump ever replaces another. A failed attempt removes
+    the files it wrote and raises BackupError; the manifest line is written last, so a dump listed in the manifest
+    is a verified one.
     """
     tools, environment, directory = backups.tools, backups.environment, backups.directory
-    path = files.dump_path(directory, schema, name)
-    partial, checksum_path = path + ".partial", path + ".sha256"
     qualified = "%s.%s" % (schema, name)
-    written = [partial, checksum_path + ".partial"]
+    path, written = None, []
     try:
         with database.transaction():
             database.execute(render.REPEATABLE_READ_SNAPSHOT, record=False)
             if lock_timeout:
                 database.execute(render.set_local_lock_timeout(lock_timeout), record=False)
             snapshot = catalog.export_snapshot(database)
+            oid = catalog.relation_oid(database, schema, name)
             rows, content = catalog.rows_and_checksum(database, schema, name)
             taken = (clock or (lambda: dt.datetime.now(dt.timezone.utc)))()
+            path = files.dump_path(directory, schema, name, oid, files.stamp(taken))
+            partial, checksum_path = path + ".partial", path + ".sha256"
+            written += [partial, checksum_path + ".partial"]
             _run_pg_dump(tools, environment, schema, name, snapshot, partial, lock_timeout, backups.role)
         _verify(tools, environment, schema, name, partial, rows)
         record = BackupRecord(partition=qualified, path=path, rows=rows, bytes=os.path.getsize(partial),
                               sha256=files.sha256(partial), time=taken.isoformat(), content_checksum=content)
-        written += [path, checksum_path]
-        os.replace(partial, path)
+        os.link(partial, path)  # fails where a file of that name exists: a dump is never replaced
+        written.append(path)
+        os.unlink(partial)
         files.write_private(checksum_path + ".partial", "%s  %s\n" % (record.sha256, os.path.basename(path)))
-        os.replace(checksum_path + ".partial", checksum_path)
+        os.link(checksum_path + ".partial", checksum_path)
+        written.append(checksum_path)
+        os.unlink(checksum_path + ".partial")
         line = dict(details or {}, **record.facts())
-        line["file"] = os.path.basename(path)
+        line.update(file=os.path.basename(path), oid=oid)
         files.append_to_manifest(directory, line)
         return record
     except (BackupError, OSError, DatabaseError) as exc:
         files.remove_quietly(*written)
         reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc).strip()
-        raise BackupError("backup of %s to %s failed: %s" % (qualified, path, reason))
+        raise BackupError("backup of %s to %s failed: %s" % (qualified, path or directory, reason))

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
 import stat
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import BackupError, PlanError
 
@@ -17,6 +18,8 @@ MANIFEST = "manifest.jsonl"
 FILE_MODE = 0o600
 DIRECTORY_MODE = 0o700
 _CHUNK = 1024 * 1024
+# In check mode a dump's time is not known yet; its planned path says so in its place.
+PLANNED_STAMP = "<time of the dump>"
 
 
 def validate_backup_dir(path: str) -> str:
@@ -39,9 +42,15 @@ def database_directory(backup_dir: str, database_name: str) -> str:
     return os.path.join(backup_dir, _file_safe(database_name))
 
 
-def dump_path(directory: str, schema: str, name: str) -> str:
-    """<directory>/<schema>.<table>.dump"""
-    return os.path.join(directory, "%s.%s.dump" % (_file_safe(schema), _file_safe(name)))
+def dump_path(directory: str, schema: str, name: str, oid: int, stamp: str) -> str:
+    """<directory>/<schema>.<table>.<oid>.<stamp>.dump: a name no later dump takes, not even one of a partition that
+    was dropped and created again under the same name (its oid differs) or a refresh (its time differs)."""
+    return os.path.join(directory, "%s.%s.%s.%s.dump" % (_file_safe(schema), _file_safe(name), oid, stamp))
+
+
+def stamp(moment: dt.datetime) -> str:
+    """A dump's time as its file name carries it: UTC, to the microsecond."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def _refuse_foreign(path: str) -> None:
@@ -131,19 +140,32 @@ def remove_quietly(*paths: str) -> None:
             pass
 
 
-def read_manifest(directory: str) -> Dict[str, dict]:
-    """The newest manifest line of each dump file that still exists with the size it was recorded with."""
-    newest = {}
+def read_manifest(directory: str) -> Dict[Tuple[str, Optional[int]], List[dict]]:
+    """The verified dumps the manifest lists whose file still exists with the size it was recorded with, oldest
+    first, per partition incarnation: (schema.name, oid). Dumps written before oids were recorded have oid None.
+    Lines recording a pruned dump are not dumps."""
+    dumps: Dict[Tuple[str, Optional[int]], List[dict]] = {}
     try:
         with open(os.path.join(directory, MANIFEST)) as manifest:
             lines = [json.loads(line) for line in manifest if line.strip()]
     except (OSError, ValueError):
-        return newest
+        return dumps
     for line in lines:
         path = os.path.join(directory, line.get("file", ""))
-        if os.path.isfile(path) and os.path.getsize(path) == line.get("bytes"):
-            newest[line["partition"]] = line
-    return newest
+        if "event" not in line and os.path.isfile(path) and os.path.getsize(path) == line.get("bytes"):
+            dumps.setdefault((line["partition"], line.get("oid")), []).append(line)
+    for listed in dumps.values():
+        listed.sort(key=lambda line: line.get("time", ""))
+    return dumps
+
+
+def prune(directory: str, line: dict, when: dt.datetime) -> None:
+    """Remove one dump and its checksum file, the manifest saying so first: a dump the manifest lists as a dump
+    is always there."""
+    append_to_manifest(directory, {"event": "pruned", "file": line["file"], "partition": line["partition"],
+                                   "oid": line.get("oid"), "time": when.isoformat()})
+    path = os.path.join(directory, line["file"])
+    remove_quietly(path, path + ".sha256")
 
 
 def append_to_manifest(directory: str, line: dict) -> None:

@@ -38,19 +38,28 @@ def _age_days(line, now):
         return float("inf")
 
 
+def _expendable(dumps: dict, parent: str, now: dt.datetime, keep_days: float) -> List[dict]:
+    """Dumps of `parent`'s partitions that a newer verified dump of the same partition incarnation (same name, same
+    oid) supersedes and that are older than keep_days. The newest dump of every incarnation is kept for good, and
+    so is every dump written before oids were recorded: nothing says which incarnation those hold."""
+    return [line for (_partition, oid), lines in dumps.items() if oid is not None
+            for line in lines[:-1] if line.get("parent") == parent and _age_days(line, now) > keep_days]
+
+
 def back_up_closed_partitions(database, table: TableName, backup_dir: str, connection_params: dict,
                               keep_days: float = 30, pg_dump_path: Optional[str] = None, check_mode: bool = False,
                               lock_timeout: str = "3s") -> dict:
-    """Dump each closed partition of `table` that has no verified dump younger than keep_days.
+    """Dump each closed partition of `table` that has no verified dump younger than keep_days, then prune the dumps
+    that newer ones supersede.
 
-    One dump file per partition: a refresh replaces it atomically, so a dump of a partition that no longer
-    exists in the database is never touched again and stays as its last copy.
+    Every dump is a new file (named for the partition's oid and the dump's time): a partition dropped and created
+    again under the same name is dumped afresh, and the dumps of the one before stay, the newest for good.
     """
     files.validate_backup_dir(backup_dir)
     catalog.prepare_session(database)
     state = catalog.read_table(database, table, with_max_key=False)
     result = {"changed": False, "table": "%s.%s" % (state.schema, state.name), "backups": [], "refreshed": [],
-              "queries": []}
+              "pruned": [], "queries": []}
     if state.in_recovery:
         result["skipped_reason"] = standby_reason()
         return result
@@ -58,21 +67,24 @@ def back_up_closed_partitions(database, table: TableName, backup_dir: str, conne
     dumped = files.read_manifest(directory)
     due = []
     for partition in closed_partitions(state):
-        qualified = "%s.%s" % (partition.schema, partition.name)
-        line = dumped.get(qualified)
-        if line is None or _age_days(line, state.server_now) > keep_days:
-            due.append((partition, line is not None))
-    result["kept"] = sorted(set(dumped) - {"%s.%s" % (p.schema, p.name) for p in state.partitions})
-    if not due:
-        return result
-    result["changed"] = True
+        lines = dumped.get(("%s.%s" % (partition.schema, partition.name), partition.oid))
+        if not lines or _age_days(lines[-1], state.server_now) > keep_days:
+            due.append((partition, bool(lines)))
+    current = {("%s.%s" % (p.schema, p.name), p.oid) for p in state.partitions}
+    result["kept"] = sorted({name for (name, oid), lines in dumped.items() if (name, oid) not in current
+                             and lines[-1].get("parent", result["table"]) == result["table"]})
     if check_mode:
         result["backups"] = [{"partition": "%s.%s" % (p.schema, p.name),
-                              "path": files.dump_path(directory, p.schema, p.name)} for p, _refresh in due]
+                              "path": files.dump_path(directory, p.schema, p.name, p.oid, files.PLANNED_STAMP)}
+                             for p, _refresh in due]
         result["refreshed"] = ["%s.%s" % (p.schema, p.name) for p, refresh in due if refresh]
+        result["pruned"] = [line["file"] for line in _expendable(dumped, result["table"], state.server_now,
+                                                                 keep_days)]
+        result["changed"] = bool(due or result["pruned"])
         return result
-    backups = dump.prepare(database, state.server_version_num, backup_dir, pg_dump_path, connection_params)
-    files.prepare_directory(directory, backup_dir)
+    if due:
+        backups = dump.prepare(database, state.server_version_num, backup_dir, pg_dump_path, connection_params)
+        files.prepare_directory(directory, backup_dir)
     for partition, refresh in due:
         details = {"parent": result["table"], "lower": jsonable(partition.bounds.lower),
                    "upper": jsonable(partition.bounds.upper)}
@@ -80,4 +92,8 @@ def back_up_closed_partitions(database, table: TableName, backup_dir: str, conne
         result["backups"].append(record.facts())
         if refresh:
             result["refreshed"].append(record.partition)
+    for line in _expendable(files.read_manifest(directory), result["table"], state.server_now, keep_days):
+        files.prune(directory, line, state.server_now)
+        result["pruned"].append(line["file"])
+    result["changed"] = bool(result["backups"] or result["pruned"])
     return result

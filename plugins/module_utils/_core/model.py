@@ -125,6 +125,7 @@ class Partition:
     detach_pending: bool = False
     size_bytes: int = 0
     rows_estimate: int = 0
+    oid: int = 0  # tells a partition from an earlier one of the same name
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ SELECT n.nspname::text, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.r
        i.inhdetachpending,
        CASE WHEN %(sizes)s THEN pg_total_relation_size(c.oid)
             ELSE c.relpages::bigint * current_setting('block_size')::int END,
-       greatest(c.reltuples, 0)::bigint
+       greatest(c.reltuples, 0)::bigint, c.oid
 FROM pg_inherits i
 JOIN pg_class c ON c.oid = i.inhrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -118,8 +118,9 @@ def read_table(database, table: TableName, with_sizes: bool = False, with_max_ke
             schema=part_schema, name=part_name, bounds=parse_bound(expression, key_type),
             is_default=expression.strip().upper() == "DEFAULT", is_partitioned=is_partitioned,
             detach_pending=bool(detach_pending), size_bytes=int(size or 0), rows_estimate=int(rows_estimate or 0),
+            oid=int(part_oid),
         )
-        for part_schema, part_name, expression, is_partitioned, detach_pending, size, rows_estimate
+        for part_schema, part_name, expression, is_partitioned, detach_pending, size, rows_estimate, part_oid
         in database.query(_PARTITIONS_QUERY, {"oid": oid, "sizes": with_sizes})
     )
     state = TableState(
@@ -177,6 +178,12 @@ def relation_size(database, schema: str, name: str) -> int:
 
 def tablespace_exists(database, name: str) -> bool:
     return bool(database.query_value("SELECT count(*) FROM pg_tablespace WHERE spcname = %s", (name,)))
+
+
+def relation_oid(database, schema: str, name: str) -> int:
+    return int(database.query_value(
+        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+        "AND c.relname = %s", (schema, name)))
 
 
 def export_snapshot(database) -> str:

@@ -83,7 +83,7 @@ def enforce_retention(database, table: TableName, policy: RetentionPolicy, conne
     if check_mode:
         for step in steps:
             record_step(result, step)
-        result.update(changed=True, backups=_check_mode_backups(steps, backups) if backups else [],
+        result.update(changed=True, backups=_check_mode_backups(state, steps, backups) if backups else [],
                       queries=_would_run(database, state, policy, steps))
         return _finish(result, state, _listing_after(state, steps))
     if not acquire_table_lock(database, state.oid, run_lock_wait):
@@ -130,9 +130,11 @@ def _would_run(database, state: TableState, policy: RetentionPolicy, steps: List
     return [database.as_string(statement) for statement in statements]
 
 
-def _check_mode_backups(steps, backups):
+def _check_mode_backups(state: TableState, steps: List[Step], backups: dump.Backups) -> List[dict]:
+    oids = {(p.schema, p.name): p.oid for p in state.partitions}
     return [dict(partition="%s.%s" % (op.schema, op.name), rows=None, bytes=None, sha256=None, time=None,
-                 path=files.dump_path(backups.directory, op.schema, op.name))
+                 path=files.dump_path(backups.directory, op.schema, op.name, oids.get((op.schema, op.name), 0),
+                                      files.PLANNED_STAMP))
             for step in steps for op in step.operations if op.kind == "backup"]
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import stat
 import subprocess
@@ -22,14 +24,39 @@ def test_an_absolute_backup_dir_is_normalized():
 
 
 PATHS = [
-    pytest.param("public", "events_2024_01", "/b/db/public.events_2024_01.dump", id="plain names"),
-    pytest.param("we/ird", "a%b/c", "/b/db/we%2Fird.a%25b%2Fc.dump", id="slashes and percent signs are escaped"),
+    pytest.param("public", "events_2024_01", "/b/db/public.events_2024_01.16384.20250115T030002120000Z.dump",
+                 id="plain names"),
+    pytest.param("we/ird", "a%b/c", "/b/db/we%2Fird.a%25b%2Fc.16384.20250115T030002120000Z.dump",
+                 id="slashes and percent signs are escaped"),
 ]
 
 
 @pytest.mark.parametrize("schema, name, expected", PATHS)
 def test_dump_paths_stay_inside_the_database_directory(schema, name, expected):
-    assert files.dump_path("/b/db", schema, name) == expected
+    moment = dt.datetime(2025, 1, 15, 4, 0, 2, 120000, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert files.dump_path("/b/db", schema, name, 16384, files.stamp(moment)) == expected
+
+
+def test_each_incarnation_of_a_partition_and_each_dump_of_it_get_a_file_of_their_own():
+    moment = dt.datetime(2025, 1, 15, tzinfo=dt.timezone.utc)
+    paths = {files.dump_path("/b/db", "public", "events_2024_01", oid, files.stamp(when))
+             for oid in (16384, 20001) for when in (moment, moment + dt.timedelta(microseconds=1))}
+    assert len(paths) == 4
+
+
+def test_the_manifest_lists_dumps_per_incarnation_oldest_first_and_skips_pruned_and_missing_ones(tmp_path):
+    def dump(name, oid, time, size=3):
+        (tmp_path / name).write_bytes(b"x" * size)
+        return {"partition": "public.e", "oid": oid, "file": name, "bytes": 3, "time": time}
+    lines = [dump("b", 1, "2025-02-01"), dump("a", 1, "2025-01-01"), dump("c", 2, "2025-03-01"),
+             dump("short", 2, "2025-04-01", size=2), {"partition": "public.e", "oid": 2, "file": "gone", "bytes": 3,
+                                                       "time": "2025-05-01"},
+             {"event": "pruned", "file": "c", "partition": "public.e", "oid": 2, "time": "2025-06-01"},
+             dump("legacy", None, "2024-01-01")]
+    (tmp_path / files.MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    listed = files.read_manifest(str(tmp_path))
+    assert {key: [line["file"] for line in value] for key, value in listed.items()} == {
+        ("public.e", 1): ["a", "b"], ("public.e", 2): ["c"], ("public.e", None): ["legacy"]}
 
 
 @pytest.mark.parametrize("database, expected", [("app", "/b/app"), ("..", "/b/%2E%2E"), ("a/b", "/b/a%2Fb")])
