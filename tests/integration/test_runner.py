@@ -219,3 +219,20 @@ def test_the_backup_job_dumps_a_partition_created_again_and_keeps_the_earlier_on
     assert again.stdout.startswith(f"CHANGED {pg.name}/audit_log backup: backed up 1 partitions"), again.stdout
     now = {path.name for path in directory.glob(f"public.{closed}.*.dump")}
     assert earlier < now and len(now) == 2
+
+
+def test_metrics_show_a_failed_last_run_and_nothing_of_a_job_a_table_does_not_ask_for(pg, tmp_path, tables):
+    config = write_config(tmp_path, pg, tables)
+    assert run_runner(config, "run", "create").returncode == 0
+    assert run_runner(config, "run", "brin").returncode == 0
+    pg.sql("DROP TABLE appointments")
+    assert run_runner(config, "run", "create").returncode == 1
+    metrics = (tmp_path / "metrics" / "pgfleet_partitions.prom").read_text().splitlines()
+    assert f'pgfleet_partitions_last_run_failed{{db="{pg.name}",table="appointments",job="create"}} 1' in metrics
+    assert f'pgfleet_partitions_last_run_failed{{db="{pg.name}",table="public.raw_ingestions",job="create"}} 0' \
+        in metrics
+    assert not [line for line in metrics if 'job="brin"' in line]
+    status = json.loads((tmp_path / "var" / "status.json").read_text())["tables"]
+    assert status[f"{pg.name}/appointments"]["create"]["last_result"] == "failed"
+    assert status[f"{pg.name}/appointments"]["brin"] == {"last_start": status[f"{pg.name}/appointments"]["brin"]
+                                                         ["last_start"], "last_result": "not_configured"}

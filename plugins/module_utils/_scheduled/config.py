@@ -15,6 +15,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
 )
 
 JOBS = ("create", "retention", "brin", "backup")
+NOT_CONFIGURED = "not_configured"  # a job's last result for a table whose policy does not ask for it
 CONNECTION_KEYS = ("login_user", "login_host", "login_unix_socket", "port", "ssl_mode", "ca_cert", "ssl_cert",
                    "ssl_key", "connect_params", "session_role")
 DEFAULTS = {

@@ -18,6 +18,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver impo
 from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled import jobs
 from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.config import (
     JOBS,
+    NOT_CONFIGURED,
     ConfigError,
     connection_params,
     load_config,
@@ -52,6 +53,10 @@ def run_table(job: str, item: dict, config: dict, check_mode: bool, entry: dict)
     finally:
         if database is not None:
             database.close()
+    if result is None:
+        # Not in this table's policy: no success to report, and none left from when it was.
+        entry[job] = {"last_start": job_entry["last_start"], "last_result": NOT_CONFIGURED}
+        return word, detail
     job_entry.update(last_result=word.lower(), last_error=None, changed=word == "CHANGED",
                      last_success=utc_now().isoformat())
     return word, detail

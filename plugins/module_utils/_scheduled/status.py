@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.config import JOBS
+from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.config import JOBS, NOT_CONFIGURED
 
 
 @contextlib.contextmanager
@@ -75,7 +75,8 @@ def _timestamp(text):
 
 
 def metrics_text(status: dict) -> str:
-    """Prometheus textfile exposition of runway, default rows and last successes per table."""
+    """Prometheus textfile exposition per table: runway, default rows, and per job the table's policy asks for the
+    last run, whether it failed, and the last success."""
     lines = [
         "# HELP pgfleet_partitions_runway_partitions Contiguous partitions after the one holding now.",
         "# TYPE pgfleet_partitions_runway_partitions gauge",
@@ -85,6 +86,10 @@ def metrics_text(status: dict) -> str:
         "# TYPE pgfleet_partitions_default_rows gauge",
         "# HELP pgfleet_partitions_last_success_timestamp_seconds When a job last succeeded for the table.",
         "# TYPE pgfleet_partitions_last_success_timestamp_seconds gauge",
+        "# HELP pgfleet_partitions_last_run_timestamp_seconds When a job last ran for the table.",
+        "# TYPE pgfleet_partitions_last_run_timestamp_seconds gauge",
+        "# HELP pgfleet_partitions_last_run_failed 1 when the job's last run for the table failed, else 0.",
+        "# TYPE pgfleet_partitions_last_run_failed gauge",
     ]
     for key, entry in sorted(status.get("tables", {}).items()):
         db, table = key.split("/", 1)
@@ -97,8 +102,14 @@ def metrics_text(status: dict) -> str:
         if entry.get("default_rows") is not None:
             lines.append("pgfleet_partitions_default_rows{%s} %d" % (labels, entry["default_rows"]))
         for job in JOBS:
-            success = _timestamp((entry.get(job) or {}).get("last_success"))
-            if success is not None:
-                lines.append('pgfleet_partitions_last_success_timestamp_seconds{%s,job="%s"} %d'
-                             % (labels, job, success))
+            record = entry.get(job) or {}
+            if not record or record.get("last_result") == NOT_CONFIGURED:
+                continue
+            for metric, stamp in (("last_success", record.get("last_success")), ("last_run", record.get("last_start"))):
+                seconds = _timestamp(stamp)
+                if seconds is not None:
+                    lines.append('pgfleet_partitions_%s_timestamp_seconds{%s,job="%s"} %d'
+                                 % (metric, labels, job, seconds))
+            lines.append('pgfleet_partitions_last_run_failed{%s,job="%s"} %d'
+                         % (labels, job, record.get("last_result") == "failed"))
     return "\n".join(lines) + "\n"

@@ -44,6 +44,21 @@ def test_metrics_name_each_table_and_job():
         in text
 
 
+def test_metrics_say_when_a_job_last_ran_and_failed_and_nothing_of_jobs_the_policy_does_not_ask_for():
+    status = {"tables": {"app/t": {
+        "create": {"last_start": "2026-01-02T00:00:00+00:00", "last_result": "failed", "last_error": "boom",
+                   "last_success": "2026-01-01T00:00:00+00:00"},
+        "retention": {"last_start": "2026-01-02T00:00:00+00:00", "last_result": "ok",
+                      "last_success": "2026-01-02T00:00:00+00:00"},
+        "brin": {"last_start": "2026-01-02T00:00:00+00:00", "last_result": "not_configured"}}}}
+    lines = metrics_text(status).splitlines()
+    assert 'pgfleet_partitions_last_run_failed{db="app",table="t",job="create"} 1' in lines
+    assert 'pgfleet_partitions_last_run_failed{db="app",table="t",job="retention"} 0' in lines
+    assert 'pgfleet_partitions_last_run_timestamp_seconds{db="app",table="t",job="create"} 1767312000' in lines
+    assert 'pgfleet_partitions_last_success_timestamp_seconds{db="app",table="t",job="create"} 1767225600' in lines
+    assert not [line for line in lines if 'job="brin"' in line]
+
+
 BAD_CONFIGS = [
     pytest.param("tables: [", "is not JSON", id="YAML that is not JSON"),
     pytest.param(json.dumps({"tables": [{"db": "x"}]}), "needs 'db' and 'table'", id="an item without a table"),
