@@ -505,6 +505,15 @@ def test_check_mode_drops_nothing_and_creates_no_file(pg, module_runner, tmp_pat
     assert not (tmp_path / "not-yet").exists()
 
 
+@pytest.mark.parametrize("check_mode", [False, True], ids=["a real run", "check mode"])
+def test_a_missing_pg_dump_fails_even_when_nothing_expires_yet(pg, module_runner, tmp_path, check_mode):
+    monthly_set(pg, first="2024-12-01", months=3)
+    result = run(module_runner, pg, check_mode=check_mode, retention="6 months", reference_time=REFERENCE,
+                 backup_dir=str(tmp_path / "backups"), pg_dump_path=str(tmp_path / "no" / "pg_dump"))
+    assert result["failed"] is True and "pg_dump_path" in result["msg"] and "not an executable" in result["msg"]
+    assert not (tmp_path / "backups").exists()
+
+
 def test_integer_keys_expire_below_the_highest_key(pg, module_runner):
     pg.sql("CREATE TABLE orders (id bigint NOT NULL, note text) PARTITION BY RANGE (id)")
     for lower in range(0, 10000, 1000):

@@ -77,9 +77,11 @@ def enforce_retention(database, table: TableName, policy: RetentionPolicy, conne
     result.update(reference=jsonable(retention_plan.reference), cutoff=jsonable(retention_plan.cutoff),
                   concurrently=retention_plan.concurrent,
                   kept_past_cutoff=["%s.%s" % (p.schema, p.name) for p in retention_plan.past_cutoff_kept])
+    # pg_dump is looked for on every run, in check mode too: a deployment that cannot back up fails on its first
+    # run, not on the night its first partition expires.
+    backups = _naming(state, _prepare_backups, database, state, policy, connection_params)
     if not steps:
         return _finish(result, state, state.partitions)
-    backups = _naming(state, _prepare_backups, database, state, policy, connection_params)
     if check_mode:
         for step in steps:
             record_step(result, step)
