@@ -43,7 +43,8 @@ attributes:
       O(backup_dir), and creates no directory.
   diff_mode:
     support: full
-    description: Shows the partition list before and after.
+    description: Shows the partition list before and after, and the statements (in check mode, the
+      ones that would run), so that C(--check --diff) says exactly what would happen.
 options:
   table:
     description:
@@ -259,9 +260,12 @@ skipped_reason:
   returned: when skipped
   type: str
 diff:
-  description: Partition lists before and after, in diff mode.
+  description:
+    - In diff mode, two diffs; the partition lists before and after, then the statements that ran (in check mode,
+      that would run), one a line.
   returned: when diff mode is on
-  type: dict
+  type: list
+  elements: dict
 """
 
 import functools

@@ -111,7 +111,10 @@ def test_check_mode_runs_no_ddl_then_the_real_run_matches_it_and_a_rerun_is_a_no
     assert relations(pg) == before
     assert preview["changed"] and preview["created"] == [
         "events_2025_03_30", "events_2025_03_31", "events_2025_04_01", "events_2025_04_02"]
-    assert "events_2025_03_31" in preview["diff"]["after"] and preview["diff"]["before"] == ""
+    listing, statements = preview["diff"]
+    assert "events_2025_03_31" in listing["after"] and listing["before"] == ""
+    assert statements["before"] == "" and statements["after"].splitlines() == [
+        " ".join(query.split()) + ";" for query in preview["queries"]]
     applied = module_runner("postgres_partition", args, diff=True)
     assert applied["changed"] and applied["created"] == preview["created"]
     assert applied["queries"] == preview["queries"]
@@ -442,4 +445,36 @@ def test_a_day_samoa_skipped_gets_no_partition_and_the_rows_around_it_land(pg, m
     pg.sql("INSERT INTO visits VALUES ('2011-12-29 23:59:59-10'), ('2011-12-31 00:00:00+14')")
     assert pg.sql("SELECT tableoid::regclass::text FROM visits ORDER BY at") == [
         ("visits_2011_12_29",), ("visits_2011_12_31",)]
+    assert module_runner("postgres_partition", args)["changed"] is False
+
+
+LIST_VALUES = [
+    pytest.param("text", {"off": [False]}, "holds False, a bool, but the key status is text",
+                 id="a YAML false for text"),
+    pytest.param("text", {"n": [3]}, "holds 3, a int, but the key status is text", id="a YAML number for text"),
+    pytest.param("integer", {"one": ["01"]}, "LIST value '01' is '1' as integer; write it as '1'",
+                 id="an integer spelled otherwise than PostgreSQL spells it"),
+    pytest.param("integer", {"one": ["1"], "x": ["x"]}, "LIST value 'x' is not a valid integer",
+                 id="a value that is no integer"),
+    pytest.param("boolean", {"on": ["TRUE"]}, "write it as 'true'", id="a boolean in capitals"),
+]
+
+
+@pytest.mark.parametrize("key_type, list_partitions, message", LIST_VALUES)
+def test_list_values_that_do_not_fit_the_key_exactly_are_refused_before_any_ddl(pg, module_runner, key_type,
+                                                                                list_partitions, message):
+    pg.sql(f"CREATE TABLE tickets (id int, status {key_type}) PARTITION BY LIST (status)")
+    before = relations(pg)
+    result = module_runner("postgres_partition", pg.params(table="tickets", list_partitions=list_partitions))
+    assert result.get("failed") is True and message in result["msg"], result
+    assert result["queries"] == [] and relations(pg) == before
+
+
+def test_list_partitions_show_their_values_in_the_diff_and_a_rerun_is_a_no_op(pg, module_runner):
+    pg.sql("CREATE TABLE tickets (id int, priority integer, done boolean) PARTITION BY LIST (priority)")
+    args = pg.params(table="tickets", list_partitions={"low": [1, 2], "high": ["3"], "none": [None]})
+    preview = module_runner("postgres_partition", args, check_mode=True, diff=True)
+    assert preview["diff"][0]["after"].splitlines() == [
+        "tickets_high IN ('3')", "tickets_low IN ('1', '2')", "tickets_none IN (NULL)"]
+    assert module_runner("postgres_partition", args)["changed"] is True
     assert module_runner("postgres_partition", args)["changed"] is False

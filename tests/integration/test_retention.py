@@ -89,7 +89,9 @@ def test_partitions_wholly_before_the_cutoff_go_and_a_second_run_changes_nothing
     assert preview["cutoff"] == "2023-01-15T00:00:00+00:00"
     assert preview["kept"] == 24 and preview["concurrently"] is True
     assert attached(pg) == before, "check mode changed the catalog"
-    assert "events_2022_12" in preview["diff"]["before"] and "events_2022_12" not in preview["diff"]["after"]
+    listing, statements = preview["diff"]
+    assert "events_2022_12" in listing["before"] and "events_2022_12" not in listing["after"]
+    assert "DROP TABLE" in statements["after"] and statements["after"].count(";\n") == len(preview["queries"])
 
     result = run(module_runner, pg, retention="24 months", reference_time=REFERENCE)
     assert result["changed"] is True, result

@@ -94,18 +94,31 @@ def ordered(partitions: Iterable[Partition]) -> List[Partition]:
     return ranges + lists + hashes + [p for p in partitions if p.is_default]
 
 
+def _bounds_text(bounds) -> str:
+    if isinstance(bounds, RangeBounds):
+        return " [%s, %s)" % (jsonable(bounds.lower), jsonable(bounds.upper))
+    if isinstance(bounds, ListBounds):
+        return " IN (%s)" % ", ".join("NULL" if value is None else repr(value) for value in bounds.values)
+    if isinstance(bounds, HashBounds):
+        return " (modulus %d, remainder %d)" % (bounds.modulus, bounds.remainder)
+    return " DEFAULT"
+
+
 def partition_listing(partitions: Iterable[Partition]) -> str:
-    return "".join(
-        "%s%s\n" % (p.name, " [%s, %s)" % (jsonable(p.bounds.lower), jsonable(p.bounds.upper))
-                    if isinstance(p.bounds, RangeBounds) else "")
-        for p in ordered(partitions)
-    )
+    """One line a partition, with its bounds: what --diff shows before and after."""
+    return "".join("%s%s\n" % (p.name, _bounds_text(p.bounds)) for p in ordered(partitions))
 
 
 def with_listing(result: dict, before: Iterable[Partition], after: Iterable[Partition],
                  skipped_reason: Optional[str] = None) -> dict:
-    """The result with its diff (the partition listings before and after) and, when the run skipped, why."""
+    """The result with its diff and, when the run skipped, why. The diff is two: the partition listings before and
+    after, and the statements that ran (in check mode, would run), so that --check --diff shows them without -v."""
     if skipped_reason:
         result["skipped_reason"] = skipped_reason
-    result["diff"] = {"before": partition_listing(before), "after": partition_listing(after)}
+    statements = "".join("%s;\n" % " ".join(query.split()) for query in result.get("queries") or ())
+    result["diff"] = [
+        {"before_header": "partitions", "after_header": "partitions", "before": partition_listing(before),
+         "after": partition_listing(after)},
+        {"before_header": "statements", "after_header": "statements", "before": "", "after": statements},
+    ]
     return result

@@ -10,7 +10,20 @@ from typing import Dict, Optional, Sequence, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import CreatePartition, TableState
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog as db_catalog
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver import DatabaseError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import render
+
+
+def list_values_as_key(database, state: TableState, values: Sequence[str]) -> Dict[str, Optional[str]]:
+    """{value: the key type's text of it, None when it is no value of that type}."""
+    if not values:
+        return {}
+    try:
+        return dict(database.query(render.list_values_as_key(state, values)))
+    except DatabaseError:
+        if len(values) == 1:
+            return {values[0]: None}
+        return dict(item for value in values for item in list_values_as_key(database, state, [value]).items())
 
 
 def rows_to_move_and_default_size(database, state: TableState, action: CreatePartition) -> Tuple[int, int]:

@@ -79,6 +79,8 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
               "key": state.key, "key_type": state.key_type, "table": "%s.%s" % (state.schema, state.name)}
     if state.in_recovery:
         return _finish(result, state, state.partitions, skipped_reason=standby_reason()), state
+    if state.strategy == "list":
+        plan.refuse_inexact_list_values(state, catalog.list_values_as_key(database, state, plan.list_values(policy)))
     first_plan = plan.plan(state, policy)
     result["reference"] = jsonable(first_plan.reference)
     if not first_plan.actions:

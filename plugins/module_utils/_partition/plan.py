@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence, Tuple, Union
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.bounds import canonical_list_value
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
+    INTEGER_KEY_TYPES,
     TIME_INTERVALS,
     CreatePartition,
     HashBounds,
@@ -197,6 +198,39 @@ def _refuse_backfill_past_retention(state, policy, grid, current):
         fitting = offset
 
 
+NUMBER_KEY_TYPES = INTEGER_KEY_TYPES + ("real", "double precision")
+
+
+def _refuse_foreign_value(state, suffix, value):
+    """A YAML boolean fits a boolean key only and a YAML number a numeric one only: written to a text key, false
+    becomes the text 'false', which is not what anyone meant."""
+    fits = (state.key_type == "boolean" if isinstance(value, bool) else
+            state.key_type in NUMBER_KEY_TYPES if isinstance(value, (int, float)) else True)
+    if not fits:
+        raise PlanError("%s.%s: list_partitions[%r] holds %r, a %s, but the key %s is %s; quote it if you mean the "
+                        "text %r" % (state.schema, state.name, suffix, value, type(value).__name__, state.key,
+                                     state.key_type, canonical_list_value(value)))
+
+
+def list_values(policy: PartitionPolicy) -> List[str]:
+    """Every non-NULL LIST value of the policy, as canonical text, for the catalog to cast to the key's type."""
+    return sorted({canonical_list_value(value) for values in (policy.list_partitions or {}).values()
+                   if isinstance(values, (list, tuple)) for value in values if value is not None})
+
+
+def refuse_inexact_list_values(state: TableState, casts: Mapping[str, Optional[str]]) -> None:
+    """Each LIST value must be the key type's own spelling of itself (casts: value -> the key type's text of it,
+    None where it does not cast at all). A value PostgreSQL spells otherwise ('01' for an integer, 'TRUE' for a
+    boolean) would never match the partition bound read back, and every run would plan the partition again."""
+    for value, cast in sorted(casts.items()):
+        if cast is None:
+            raise PlanError("%s.%s: LIST value %r is not a valid %s (the type of the key %s)"
+                            % (state.schema, state.name, value, state.key_type, state.key))
+        if cast != value:
+            raise PlanError("%s.%s: LIST value %r is %r as %s; write it as %r"
+                            % (state.schema, state.name, value, cast, state.key_type, cast))
+
+
 def _plan_list(state, policy):
     wanted = policy.list_partitions or {}
     if not isinstance(wanted, dict):
@@ -208,6 +242,8 @@ def _plan_list(state, policy):
     for suffix, values in wanted.items():
         if not isinstance(values, (list, tuple)) or not values:
             raise PlanError("list_partitions[%r] must be a non-empty list of values" % (suffix,))
+        for value in values:
+            _refuse_foreign_value(state, suffix, value)
         canonical = frozenset(canonical_list_value(value) for value in values)
         for value in canonical:
             if value in claimed:

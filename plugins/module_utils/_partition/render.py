@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     INTEGER_KEY_TYPES,
@@ -126,6 +126,12 @@ def validate_default_exclusion(state: TableState) -> sql.Composable:
 def attach(state: TableState, action: CreatePartition) -> sql.Composable:
     return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
         qualified(state.schema, state.name), qualified(action.schema, action.name), bound_spec(action))
+
+
+def list_values_as_key(state: TableState, values: Sequence[str]) -> sql.Composable:
+    """Each value and the key type's own text of it."""
+    return sql.SQL("SELECT v, v::{}::text FROM unnest({}::text[]) AS v").format(
+        sql.SQL(state.key_type), sql.Literal(list(values)))
 
 
 def lock_out_writers(state: TableState) -> sql.Composable:
