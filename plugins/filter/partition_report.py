@@ -30,20 +30,12 @@ options:
         host could not be read.
     type: dict
     required: true
-  now:
-    description: The time of the report, ISO 8601; job ages are measured from it. Default, the controller's clock.
-    type: str
-  runway_warning:
-    description: A table with fewer partitions ahead is C(warning); default, the host's C(min_runway) plus one.
-    type: int
-  default_rows_critical:
-    description: Rows in a default partition from which the table is C(critical) rather than C(warning).
-    type: int
-    default: 10000
   title:
     description: The page's title.
     type: str
     default: Partition report
+extends_documentation_fragment:
+  - pgfleet.partitions.report_thresholds
 author:
   - pgfleet.partitions contributors (!UNKNOWN)
 """
@@ -81,38 +73,32 @@ import datetime as dt  # noqa: E402 (documentation first, as in modules)
 
 from ansible.errors import AnsibleFilterError  # noqa: E402
 
-from ansible_collections.pgfleet.partitions.plugins.plugin_utils import _report as report  # noqa: E402
+from ansible_collections.pgfleet.partitions.plugins.plugin_utils._report import html, judge  # noqa: E402
 
 
-def _thresholds(gathered, runway_warning, default_rows_critical):
-    gathered = gathered or {}
-    defaults = report.Thresholds()
-    return report.Thresholds(
-        min_runway=int(gathered.get("min_runway", defaults.min_runway)),
-        runway_warning=None if runway_warning is None else int(runway_warning),
-        default_rows_critical=int(default_rows_critical),
-        job_max_age_hours=dict(defaults.job_max_age_hours, **(gathered.get("job_max_age_hours") or {})),
-    )
+def report_time(now, filter_name):
+    """The time a filter judges at: `now` (ISO 8601) or the controller's clock."""
+    moment = judge.parse_instant(now) if now else dt.datetime.now(dt.timezone.utc)
+    if moment is None:
+        raise AnsibleFilterError("%s: now=%r is not an ISO 8601 date-time" % (filter_name, now))
+    return moment
 
 
 def partition_report(hosts, now=None, runway_warning=None, default_rows_critical=10000, title="Partition report"):
     if not isinstance(hosts, dict):
         raise AnsibleFilterError("partition_report expects a mapping of host name to gathered facts, got %s"
                                  % type(hosts).__name__)
-    moment = report.parse_instant(now) if now else dt.datetime.now(dt.timezone.utc)
-    if moment is None:
-        raise AnsibleFilterError("partition_report: now=%r is not an ISO 8601 date-time" % (now,))
-    thresholds = {host: _thresholds(gathered, runway_warning, default_rows_critical)
+    moment = report_time(now, "partition_report")
+    thresholds = {host: judge.host_thresholds(gathered, runway_warning, default_rows_critical)
                   for host, gathered in hosts.items()}
-    rows = report.judge(dict(hosts), moment, thresholds)
+    rows = judge.judge(dict(hosts), moment, thresholds)
     return {
-        "html": report.render(rows, moment, title),
-        "state": report.worst(row.state for row in rows),
+        "html": html.render(rows, moment, title),
+        "state": judge.worst(row.state for row in rows),
         "counts": {state: sum(1 for row in rows if row.state == state)
-                   for state in (report.OK, report.WARNING, report.CRITICAL)},
-        "critical": ["%s %s: %s" % (row.host, "%s/%s" % (row.database, row.table) if row.table else "(host)",
-                                    "; ".join(f.text for f in row.findings if f.state == report.CRITICAL))
-                     for row in rows if row.state == report.CRITICAL],
+                   for state in (judge.OK, judge.WARNING, judge.CRITICAL)},
+        "critical": ["%s %s: %s" % (row.host, row.key or "(host)", "; ".join(row.texts(judge.CRITICAL)))
+                     for row in rows if row.state == judge.CRITICAL],
     }
 
 

@@ -126,7 +126,7 @@ def open_in_chromium(page: Path, screenshot: Path, profile: Path, *mode: str) ->
 
 # Chromium's own background requests, which --disable-background-networking does not stop; never the page's.
 BROWSER_OWN = re.compile(r"https?://(update\.googleapis\.com/service/update2|accounts\.google\.com/ListAccounts"
-                         r"|clients2\.google\.com/time/)")
+                         r"|clients2\.google\.com/time/|www\.google\.com/async/folae\?)")
 
 
 def page_requests(log: str) -> set[str]:

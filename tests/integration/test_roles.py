@@ -113,9 +113,11 @@ def test_a_second_converge_changes_nothing(converged):
 def test_the_runner_is_installed_with_its_engine_policy_and_password_file(converged):
     host, db = converged.host, converged.db
     engine = host.path("usr/local/lib/pgfleet/ansible_collections/pgfleet/partitions/plugins/module_utils")
-    shipped = sorted(path.name for path in (REPO / "plugins/module_utils").iterdir() if path.is_file())
-    assert sorted(path.name for path in engine.iterdir() if path.is_file()) == shipped
-    assert all((engine / name).read_bytes() == (REPO / "plugins/module_utils" / name).read_bytes() for name in shipped)
+    source = REPO / "plugins/module_utils"
+    shipped = sorted(str(path.relative_to(source)) for path in source.rglob("*.py"))
+    assert "_scheduled/runner.py" in shipped and "_core/errors.py" in shipped
+    assert sorted(str(path.relative_to(engine)) for path in engine.rglob("*.py")) == shipped
+    assert all((engine / name).read_bytes() == (source / name).read_bytes() for name in shipped)
 
     runner = host.path("usr/local/bin/pgfleet-partitions")
     assert mode_and_owner(runner)[:2] == ("0o755", "root")
@@ -225,7 +227,7 @@ BAD_ITEMS = [
     pytest.param({"table": "appointments", "list_partitions": {"active": [False]}, "retention": "1 month"},
                  "LIST", id="retention on a LIST table"),
     pytest.param({"table": "raw_ingestions", "interval": "month", "backfill": 6, "retention": "3 months"},
-                 "backfill reaches past the retention", id="a backfill that retention would remove again"),
+                 "backfill 6 reaches past the retention cutoff", id="a backfill that retention would remove again"),
 ]
 
 

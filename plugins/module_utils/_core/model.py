@@ -112,6 +112,9 @@ class HashBounds:
     modulus: int
     remainder: int
 
+    def __str__(self) -> str:
+        return "modulus %d, remainder %d" % (self.modulus, self.remainder)
+
 
 @dataclass(frozen=True)
 class Partition:

@@ -100,7 +100,7 @@ def _bounds_text(bounds) -> str:
     if isinstance(bounds, ListBounds):
         return " IN (%s)" % ", ".join("NULL" if value is None else repr(value) for value in bounds.values)
     if isinstance(bounds, HashBounds):
-        return " (modulus %d, remainder %d)" % (bounds.modulus, bounds.remainder)
+        return " (%s)" % bounds
     return " DEFAULT"
 
 

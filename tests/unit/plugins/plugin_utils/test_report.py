@@ -4,16 +4,18 @@ import datetime as dt
 import re
 
 import pytest
+from ansible.errors import AnsibleFilterError
 
+from ansible_collections.pgfleet.partitions.plugins.filter.partition_health import partition_health
 from ansible_collections.pgfleet.partitions.plugins.filter.partition_report import partition_report
-from ansible_collections.pgfleet.partitions.plugins.plugin_utils._report import (
+from ansible_collections.pgfleet.partitions.plugins.plugin_utils._report.html import render
+from ansible_collections.pgfleet.partitions.plugins.plugin_utils._report.judge import (
     CRITICAL,
     OK,
     WARNING,
     Thresholds,
     judge,
     judge_host,
-    render,
     retention_cutoff,
 )
 
@@ -228,3 +230,56 @@ def test_a_daily_set_over_years_is_drawn_in_a_bounded_number_of_blocks_that_cove
     assert ("p-current", "", current) in titles  # the partition holding the reference keeps a block of its own
     assert [css for css, _count, _name in titles][:2] == ["p-expired", "p-expired"]
     assert len(page) < 40000
+
+
+HEALTH_CASES = [
+    ("a healthy host has no critical and no warning line",
+     gathered(("events", facts(), {})), {}, (OK, [], [])),
+    ("a runway below the host's min_runway is critical, in the report's words",
+     dict(gathered(("events", facts(last=3), {})), min_runway="4"), {},
+     (CRITICAL, ["app/public.events: runway 3 partitions (107 days), below 4"], [])),
+    ("a job that never ran is critical",
+     gathered(("events", facts(), {}), status={}), {},
+     (CRITICAL, ["app/public.events: create has never succeeded"], [])),
+    ("a host that schedules no jobs is judged on its partitions alone",
+     dict(gathered(("events", facts(), {}), status={}), scheduled=False), {}, (OK, [], [])),
+    ("many rows in the default partition are critical as in the report",
+     gathered(("events", facts(default_rows=12000), {})), {},
+     (CRITICAL, ["app/public.events: 12,000 rows in the default partition"], [])),
+    ("without a default_rows_critical, rows in the default partition are a warning only",
+     gathered(("events", facts(default_rows=12000), {})), {"default_rows_critical": None},
+     (WARNING, [], ["app/public.events: 12,000 rows in the default partition"])),
+    ("a table that cannot be read is critical with the module's message",
+     {"info": {"results": [{"item": {"db": "app", "table": "gone"}, "failed": True, "msg": "no such table"}]},
+      "status": None}, {}, (CRITICAL, ["app/gone: cannot read the table: no such table"], [])),
+    ("a gap is a warning, printed and not failed on",
+     gathered(("events", facts(missing=(-1,)), {})), {},
+     (WARNING, [], ["app/public.events: 1 gap: [2026-02-01, 2026-03-01)"])),
+]
+
+
+@pytest.mark.parametrize("host, options, expected", [case[1:] for case in HEALTH_CASES],
+                         ids=[case[0] for case in HEALTH_CASES])
+def test_the_health_filter_judges_one_host_as_the_report_does(host, options, expected):
+    health = partition_health(host, now=NOW.isoformat(), **options)
+    assert (health["state"], health["critical"], health["warnings"]) == expected
+    report = partition_report({"db1": host}, now=NOW.isoformat(), **options)
+    assert [line.split(" ", 1)[1] for line in report["critical"]] == health["critical"]
+
+
+def test_the_health_filter_lists_every_table_in_policy_order_with_its_runway_and_jobs():
+    host = gathered(("zeta", facts(), {}), ("alpha", facts(last=1, default_rows=0), {"brin": {}}))
+    tables = partition_health(host, now=NOW.isoformat())["tables"]
+    assert [(table["table"], table["state"], table["runway"], table["default_rows"]) for table in tables] == [
+        ("app/public.zeta", OK, 3, None), ("app/public.alpha", CRITICAL, 1, 0)]
+    assert tables[1]["jobs"] == {"create": "9 h", "retention": "n/a", "brin": "never", "backup": "n/a"}
+    assert tables[1]["critical"] == ["runway 1 partition (46 days), below 2", "brin has never succeeded"]
+
+
+@pytest.mark.parametrize("value, options, message", [
+    pytest.param(["db1"], {}, "expects what was gathered on one host", id="a list is not one host's facts"),
+    pytest.param({}, {"now": "yesterday"}, "is not an ISO 8601 date-time", id="now must be ISO 8601"),
+])
+def test_the_health_filter_refuses_what_it_cannot_judge(value, options, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        partition_health(value, **options)
