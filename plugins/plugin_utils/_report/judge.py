@@ -132,10 +132,16 @@ def _judge_jobs(status: dict, item: dict, in_recovery: bool, now: dt.datetime, t
             findings.append(Finding(CRITICAL, "%s has never succeeded%s" % (job, ": %s" % error if error else "")))
             continue
         hours = _hours_ago(stamp, now)
-        cells.append((job, _age(now - stamp), stamp.isoformat()))
+        failed = record.get("last_result") == "failed"
+        cells.append((job, "failed" if failed else _age(now - stamp),
+                      "last run failed: %s" % error if failed else stamp.isoformat()))
         if hours > limit:
             findings.append(Finding(CRITICAL, "%s last succeeded %sh ago, more than %sh%s"
                                     % (job, hours, _number(limit), ": %s" % error if error else "")))
+        elif failed:
+            # The last success is recent, but the run after it failed: say so tonight, not once it is too old.
+            findings.append(Finding(CRITICAL, "%s failed at its last run (%s): %s"
+                                    % (job, record.get("last_start") or "time unknown", error or "no message")))
     return tuple(cells), findings
 
 

@@ -94,6 +94,11 @@ JUDGE_CASES = [
      gathered(("events", facts(), {}), status={"tables": {"app/public.events": {
          "create": {"last_success": "2026-03-13T12:00:00+00:00"}}}}),
      [(CRITICAL, ["create last succeeded 48.0h ago, more than 26h"])]),
+    ("a create run that failed tonight is critical though its last success is recent",
+     gathered(("events", facts(), {}), status={"tables": {"app/public.events": {"create": {
+         "last_success": RECENT, "last_start": "2026-03-15T11:00:00+00:00", "last_result": "failed",
+         "last_error": "lock timeout"}}}}),
+     [(CRITICAL, ["create failed at its last run (2026-03-15T11:00:00+00:00): lock timeout"])]),
     ("no status file means every job has never succeeded",
      gathered(("events", facts(), {"brin": {}}), status={}),
      [(CRITICAL, ["create has never succeeded", "brin has never succeeded"])]),
