@@ -10,8 +10,10 @@ import grp
 import json
 import os
 import pwd
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,5 +288,51 @@ def test_schedulers_switch_without_leftovers_and_uninstall_keeps_status_and_back
                         "etc/pgfleet/partitions.yml", "etc/pgfleet/pgpass"):
             assert not host.path(removed).exists(), removed
         assert status.exists() and dump.exists()
+    finally:
+        host.remove()
+
+
+@pytest.mark.parametrize("python, cause", [
+    pytest.param("private", "Permission denied", id="a Python the run user may not execute"),
+    pytest.param("bare", "neither psycopg (3) nor psycopg2 is importable", id="a Python without psycopg"),
+])
+def test_a_run_user_who_cannot_use_the_hosts_python_stops_the_play_with_the_cause(pg, python, cause):
+    require_host_python()
+    pg.server.psql(SAMPLE_TABLES, dbname=pg.name)
+    before = query(pg.server, pg.name, RELATIONS)
+    reachable = Path(tempfile.mkdtemp(prefix="pgfleet-python-"))  # the run user can walk into it
+    reachable.chmod(0o755)
+    private = reachable / "private"
+    private.mkdir(mode=0o700)
+    interpreter = private / "python3"
+    if python == "private":
+        interpreter.symlink_to("/usr/bin/python3")
+    else:
+        # A Python that runs for everybody but finds no psycopg: the host's own, isolated from its packages.
+        private.chmod(0o755)
+        interpreter.write_text("#!/bin/sh\nexec /usr/bin/python3 -I -S \"$@\"\n")
+        interpreter.chmod(0o755)
+    host = Host(pg.server, [{"db": pg.name, "table": "heart_rate_metrics", "interval": "month"}], variables={
+        "pgfleet_partitions_python": str(interpreter),
+        "pgfleet_partitions_connection": {"login_unix_socket": pg.server.socket_dir, "port": pg.server.port}})
+    try:
+        failed = host.play(str(roles_play(host)), expect_failure=True)
+        assert f"postgres cannot use {interpreter}" in failed.output and cause in failed.output, failed.output[-3000:]
+        assert "Module result deserialization failed" not in failed.output
+        assert query(pg.server, pg.name, RELATIONS) == before
+        assert not host.path("etc/pgfleet").exists()
+    finally:
+        host.remove()
+        shutil.rmtree(reachable, ignore_errors=True)
+
+
+def test_a_typo_in_a_policy_key_is_one_line_naming_the_item(pg):
+    host = Host(pg.server, [{"db": pg.name, "table": "events", "interval": "month", "premakee": 3},
+                            {"db": pg.name, "table": "logs", "interval": "day", "connection": {"prot": 5433}}])
+    try:
+        failed = host.play(str(roles_play(host)), expect_failure=True)
+        assert f"policy item 0 ({pg.name}/events): unsupported key premakee (supported: db, table," in failed.output
+        assert f"policy item 1 ({pg.name}/logs): unsupported connection key prot (supported:" in failed.output
+        assert "argument_spec" not in failed.output
     finally:
         host.remove()
