@@ -10,7 +10,11 @@ ifeq ($(origin PYTHON),command line)
 export PGFLEET_PYTHON := $(PYTHON)
 endif
 
-GATES := yamllint ansible-lint ruff changelog ansible-doc build sanity system-packages pytest molecule
+# The gates, in order: one list, ALL_GATES in scripts/test-all.
+GATES := $(shell scripts/test-all --list)
+ifeq ($(strip $(GATES)),)
+$(error scripts/test-all --list named no gates)
+endif
 
 .PHONY: help venv test lint doc $(GATES) clean distclean demo demo-clean report-screenshot bench
 
