@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import launcher, servers  # noqa: E402
-from tests.support.collection import COLLECTIONS_ROOT, REPO  # noqa: E402,F401 (the collection measured)
+# The collection measured, which the benchmarks import from here.
+from tests.support.collection import COLLECTIONS_ROOT, REPO  # noqa: E402,F401  # pylint: disable=unused-import
 
 # Durability is off on the bench server (as on the test servers): every contender runs on the same server, so the
 # ratios hold; absolute DDL times on a durable server are higher for all of them. Autovacuum is off so that no

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support import servers
-from tests.support.collection import COLLECTIONS_ROOT, REPO  # noqa: F401 (installs the collection first)
+# Imported for its effect: the collection on sys.path and in ANSIBLE_COLLECTIONS_PATH before any test module.
+from tests.support import collection  # noqa: F401  # pylint: disable=unused-import
 from tests.support.modules import run_module
 
 MAJORS = {

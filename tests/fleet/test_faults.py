@@ -59,7 +59,7 @@ def caught_up(fleet, standby: str) -> dict:
         target = value(connection, "SELECT pg_current_wal_lsn()::text")
     with fleet.connect(standby) as connection:
         wait_for(lambda: value(connection, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)), 30,
-                   f"{standby} to replay its primary's WAL up to {target}")
+                 f"{standby} to replay its primary's WAL up to {target}")
     return fleet_partitions(fleet, [standby])[standby]
 
 
@@ -106,7 +106,7 @@ def test_runner_killed_mid_run_leaves_no_half_created_partition_and_no_lost_row(
             runner.wait(timeout=30)
             reader.rollback()
         wait_for(lambda: not value(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend,)), 30,
-                   "the killed runner's session to end")
+                 "the killed runner's session to end")
 
         assert value(db, f"SELECT count(*) FROM {table}") == rows, "rows were lost"
         assert value(db, f"SELECT count(*) FROM {default}") == rows_in_default
@@ -153,7 +153,7 @@ def concurrent_site_runs(fleet, playbooks):
         holder.execute("LOCK TABLE app.samples IN SHARE MODE")
         started = [playbooks.start("site"), playbooks.start("site")]
         wait_for(lambda: sessions_creating(db) or any(process.poll() is not None for process, _record in started),
-                   300, "a site run to reach db1's partition creation")
+                 300, "a site run to reach db1's partition creation")
         met = False
         if sessions_creating(db):
             try:

@@ -228,7 +228,7 @@ def test_a_backup_that_cannot_be_taken_stops_before_the_partition_is_touched(
 
 
 def test_a_partition_created_again_under_the_same_name_never_replaces_the_earlier_ones_dump(pg, module_runner,
-                                                                                              tmp_path):
+                                                                                            tmp_path):
     """Dropped with a dump, created again (empty, or with other rows), dropped again: both dumps stay, each restores
     its own rows and the manifest describes each file as it is."""
     monthly_set(pg, first="2024-05-01", months=9, rows_per_month=7)

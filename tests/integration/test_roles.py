@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.servers import PASSWORD, PASSWORD_USER
 from tests.support.hosts import (SAMPLE_TABLES, Host, PlayResult, create_database, months, partitions_of, query,
-                       require_host_python, roles_play, sample_policy)
+                                 require_host_python, roles_play, sample_policy)
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS = {"create", "retention", "brin", "backup"}

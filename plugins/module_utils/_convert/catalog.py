@@ -134,7 +134,7 @@ def read_table(database, oid: int) -> model.SourceTable:
     args = {"oid": oid, "ours": [MIRROR_TRIGGER, TRUNCATE_TRIGGER]}
     columns = tuple(model.Column(*row) for row in database.query(_COLUMNS_QUERY, args))
     indexes = tuple(model.Index(oid=row[0], name=row[1], columns=tuple(row[2]), primary=row[3], unique=row[4],
-                               partial_or_expression=row[5], shape=row[6] or "", constraint=row[7])
+                                partial_or_expression=row[5], shape=row[6] or "", constraint=row[7])
                     for row in database.query(_INDEXES_QUERY, args))
     incoming, outgoing = [], []
     for row in database.query(_FOREIGN_KEYS_QUERY, args):

@@ -144,7 +144,7 @@ class Conversion(object):
         statements = [render.mirror_function(schema, function, self.database.as_string(body))]
         statements += render.create_mirror(schema, source_name, function)
         empty = self.relation(target_name) is None or not catalog.holds_rows(self.database,
-                                                                              self.qualified(target_name))
+                                                                             self.qualified(target_name))
         statements.append(self.write_marker(target_name,
                                             stages.restart_marker(self.marker(target_name), empty, stage)))
         self.transaction(statements, "%s.%s: installing the mirror trigger" % (schema, source_name))

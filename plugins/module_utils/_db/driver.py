@@ -23,6 +23,8 @@ except ImportError:
         sql = None
         DRIVER = None
 
+__all__ = ["DRIVER", "DatabaseError", "MISSING_DRIVER_MESSAGE", "driver", "sql", "sqlstate"]
+
 MISSING_DRIVER_MESSAGE = (
     "Neither psycopg (3) nor psycopg2 is importable by the Python that runs this module. "
     "Install one on the managed host, e.g. 'pip install psycopg[binary]' or the distribution package "

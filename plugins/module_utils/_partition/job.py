@@ -42,7 +42,7 @@ def create_partitions(database, state: TableState, actions: Sequence[CreateParti
     """Create each planned partition in its own transaction; a failure leaves earlier ones created. The statements
     (run, or in check mode that would run) go to database.queries."""
     plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema,
-                                                                    [action.name for action in actions]))
+                                                                   [action.name for action in actions]))
     result = CreationResult()
     for action in actions:
         rows, default_bytes = catalog.rows_to_move_and_default_size(database, state, action)

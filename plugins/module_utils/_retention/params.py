@@ -21,6 +21,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
 ACTIONS = ("drop", "detach")
 CONCURRENTLY = ("auto", "always", "never")
 
+
 @dataclass(frozen=True)
 class RetentionPolicy:
     """The options of postgres_partition_retention, validated."""

@@ -284,4 +284,3 @@ def retention_cutoff(facts: dict, retention) -> Optional[Any]:
         moment = parse_instant(reference)
         return None if moment is None else parsed.before(moment).isoformat()
     return parsed.before(int(reference)) if isinstance(reference, (int, float)) else None
-

@@ -50,7 +50,7 @@ def test_the_manifest_lists_dumps_per_incarnation_oldest_first_and_skips_pruned_
         return {"partition": "public.e", "oid": oid, "file": name, "bytes": 3, "time": time}
     lines = [dump("b", 1, "2025-02-01"), dump("a", 1, "2025-01-01"), dump("c", 2, "2025-03-01"),
              dump("short", 2, "2025-04-01", size=2), {"partition": "public.e", "oid": 2, "file": "gone", "bytes": 3,
-                                                       "time": "2025-05-01"},
+                                                      "time": "2025-05-01"},
              {"event": "pruned", "file": "c", "partition": "public.e", "oid": 2, "time": "2025-06-01"},
              dump("legacy", None, "2024-01-01")]
     (tmp_path / files.MANIFEST).write_text("".join(json.dumps(line) + "\n" for line in lines))

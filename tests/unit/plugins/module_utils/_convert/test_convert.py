@@ -266,7 +266,7 @@ def test_invalid_requests_are_refused_before_connecting(params, message):
 def test_a_roll_back_needs_no_partitioning_and_columns_fold_to_lower_case():
     assert model.request_from_params({"state": "rolled_back", "batch_size": 10}).strategy is None
     request = model.request_from_params({"state": "filled", "strategy": "hash", "column": "Patient_Id",
-                                           "batch_size": 10, "sleep": 0.5})
+                                         "batch_size": 10, "sleep": 0.5})
     assert (request.column, request.sleep) == ("patient_id", 0.5)
 
 
@@ -289,7 +289,7 @@ def test_a_restarted_mirror_copies_into_an_empty_target_and_refreshes_a_filled_o
 def test_the_mirror_moves_rows_whose_key_changes_and_skips_generated_columns():
     source = appointments()
     body = text(render.mirror_body("public", "appointments_partitioned", source.copied_columns,
-                                    source.primary_key.columns))
+                                   source.primary_key.columns))
     assert 'IF ROW(OLD."id", OLD."starts_at") IS DISTINCT FROM ROW(NEW."id", NEW."starts_at") THEN' in body
     assert 'DELETE FROM "public"."appointments_partitioned" AS t WHERE t."id" = OLD."id" AND ' \
            't."starts_at" = OLD."starts_at";' in body
@@ -333,8 +333,8 @@ BATCHES = [
 def test_copy_batches_read_in_key_order_and_lock_what_they_copy(after, refresh, fragments):
     source = appointments()
     statement = text(render.copy_batch(("public", "appointments"), ("public", "appointments_partitioned"),
-                                        source.copied_columns, source.primary_key.columns,
-                                        source.types(source.primary_key.columns), after, 500, refresh))
+                                       source.copied_columns, source.primary_key.columns,
+                                       source.types(source.primary_key.columns), after, 500, refresh))
     assert 'ORDER BY "id", "starts_at"' in statement and "OVERRIDING SYSTEM VALUE" in statement
     for fragment in fragments:
         assert fragment in statement
@@ -342,7 +342,7 @@ def test_copy_batches_read_in_key_order_and_lock_what_they_copy(after, refresh, 
 
 def test_a_refresh_removes_rows_the_source_no_longer_has_within_the_batch_window():
     statement = text(render.delete_orphans(("public", "appointments"), ("public", "appointments_retired"), ("id",),
-                                            ("bigint",), ["10"], ["20"]))
+                                           ("bigint",), ["10"], ["20"]))
     assert statement == (
         'DELETE FROM "public"."appointments_retired" AS t WHERE ROW(t."id") > ROW(\'10\'::bigint) AND '
         'ROW(t."id") <= ROW(\'20\'::bigint) AND NOT EXISTS (SELECT 1 FROM "public"."appointments" AS s WHERE '

@@ -525,7 +525,7 @@ def test_a_backfill_within_the_retention_is_planned(options):
        now=st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 12, 31),
                         timezones=st.just(UTC)))
 def test_a_backfill_is_planned_exactly_when_retention_would_keep_every_partition_it_makes(interval, backfill,
-                                                                                         retention, now):
+                                                                                          retention, now):
     state = table(server_now=now)
     policy = PartitionPolicy(interval=interval, premake=0, backfill=backfill, retention=parse_retention(retention))
     try:
