@@ -58,8 +58,70 @@ options:
         O(backfill) that reaches past it is refused, because retention would drop those partitions at its next run
         and this module would create them again at its next, over and over.
     type: raw
+  default_rows:
+    description:
+      - C(window) moves the rows of the default partition that belong in a partition this run creates, in the
+        transaction that creates it (the partitions the policy asks for around the reference).
+      - C(drain) also empties the default partition of every other row a partition can take, whatever its age; see
+        the description of draining in the notes. Rows whose key is NULL, or that no partition of the policy's grid
+        can hold, stay and are counted in RV(left_in_default) with the reason.
+    type: str
+    choices: [window, drain]
+    default: window
+  drain_max_partitions:
+    description:
+      - At most this many partitions are created for draining a run, oldest first, so that a wild key cannot create
+        a million tables; the rest of the rows stay for the next run (counted in RV(left_in_default)). The limit
+        also bounds O(gaps=fill).
+    type: int
+    default: 120
+  drain_batch_rows:
+    description:
+      - About how many rows' worth of the default partition's blocks one batch of a drain reads; each batch is one
+        short transaction under O(lock_timeout).
+    type: int
+    default: 10000
+  drain_pause:
+    description:
+      - Seconds to pause between a drain's batches, to leave I/O to production.
+    type: float
+    default: 0
+  gaps:
+    description:
+      - C(fill) creates the partitions of the grid that are missing between existing partitions (their rows in the
+        default partition move as O(default_rows) says); C(report) only reports them (see
+        M(pgfleet.partitions.postgres_partition_info)).
+    type: str
+    choices: [report, fill]
+    default: report
+  list_new_values:
+    description:
+      - LIST tables. C(create) makes a partition for every value found in the default partition that no partition
+        lists, named C(<parent>_<value>) with the value made safe for a name (lower case letters, digits and C(_),
+        and a short hash where that changed it), then drains its rows into it. Values that would get the same name
+        as each other or as an existing partition are refused before any change.
+    type: str
+    choices: [ignore, create]
+    default: ignore
 notes:
   - Supports PostgreSQL 14 and newer; tested on 15 and 18.
+  - "Draining (O(default_rows=drain), O(list_new_values=create)): one scan of the default partition groups its rows
+    by the partition they belong in and by chunks of its blocks. Each such partition is created as a table of its own
+    with a CHECK matching its bounds and a comment marking it (one short transaction; locks the new table only).
+    Its rows then move chunk by chunk, each chunk one transaction under O(lock_timeout) that deletes them from the
+    default partition (reading only that chunk's blocks, a TID range scan, ROW EXCLUSIVE on the default partition)
+    and inserts them into the new table; writers and readers of other partitions are never blocked. Until the
+    partition is attached, the rows already moved are not visible through the parent."
+  - "Attaching a drained partition: with a default partition up to 8 MB, one transaction takes SHARE on the parent
+    (writers through the parent wait, readers do not), moves the rows that arrived meanwhile, and attaches
+    (ACCESS EXCLUSIVE on the default partition for its short scan). With a larger one, a NOT VALID constraint keeps
+    the range out of the default partition (ACCESS EXCLUSIVE on it for a moment), is validated (SHARE UPDATE
+    EXCLUSIVE: writers go on; an insert into that range is refused until the attach), and the attach then skips
+    the default partition's scan (ACCESS EXCLUSIVE on it for milliseconds). The ranges from the one holding the
+    reference on are never drained in batches: their rows move with their partition's creation in one
+    transaction, as with O(default_rows=window), since writers are at work there."
+  - A run killed at any point loses and duplicates nothing (every move is one transaction); the next run finds the
+    marked tables and the constraints it left, and finishes them.
 seealso:
   - module: pgfleet.partitions.postgres_partition_info
   - module: pgfleet.partitions.postgres_partition_retention
@@ -140,6 +202,19 @@ moved_rows:
   description: Rows moved from the default partition into new partitions.
   returned: always
   type: int
+drained:
+  description: The partitions a drain filled (or in check mode would fill), each with C(partition) and C(rows) moved
+    (in check mode, counted), in the order they were done.
+  returned: when draining
+  type: list
+  elements: dict
+  sample: [{partition: events_2023_04, rows: 120340}]
+left_in_default:
+  description: Rows that stay in the default partition after a drain, each entry with C(reason) and C(rows).
+  returned: when draining
+  type: list
+  elements: dict
+  sample: [{reason: the key is NULL, rows: 12}]
 partitions:
   description: The partitions after the run (in check mode, as they would be), each with C(name), C(schema),
     C(is_default) and C(lower)/C(upper), C(values), or C(modulus)/C(remainder).
@@ -193,11 +268,21 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspe
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
+from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.plan import (
+    DEFAULT_ROWS_MODES,
+    GAPS_MODES,
+    LIST_NEW_VALUES_MODES,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job import ensure_partitions
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
 
 
 OPTIONS = dict(PARTITION_POLICY_OPTIONS, table=dict(type="str", required=True), retention=dict(type="raw"),
+               default_rows=dict(type="str", choices=list(DEFAULT_ROWS_MODES), default="window"),
+               drain_max_partitions=dict(type="int", default=120), drain_batch_rows=dict(type="int", default=10000),
+               drain_pause=dict(type="float", default=0), gaps=dict(type="str", choices=list(GAPS_MODES),
+                                                                    default="report"),
+               list_new_values=dict(type="str", choices=list(LIST_NEW_VALUES_MODES), default="ignore"),
                **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
 
 

@@ -177,6 +177,12 @@ class PartitionPolicy:
     hash_modulus: Optional[int] = None
     tablespace: Optional[str] = None
     retention: Any = None  # a _core.intervals retention the set also has: backfill must not reach past it
+    default_rows: str = "window"  # window: rows of planned partitions move; drain: every row a partition can take
+    drain_max_partitions: int = 120
+    drain_batch_rows: int = 10000
+    drain_pause: float = 0.0
+    gaps: str = "report"  # fill: missing partitions between existing ones are created
+    list_new_values: str = "ignore"  # create: a LIST partition for every value found in the default partition
 
 
 @dataclass(frozen=True)

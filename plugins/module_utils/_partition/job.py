@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     CreatePartition,
@@ -23,12 +23,20 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results i
     standby_reason,
     with_listing,
 )
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog as db_catalog
+from ansible_collections.pgfleet.partitions.plugins.module_utils._drain import job as drain_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import (
     acquire_table_lock,
     release_table_lock,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import catalog, execute, plan, render
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import (
+    catalog,
+    execute,
+    plan,
+    plan_values,
+    render,
+)
 
 
 @dataclass
@@ -63,14 +71,32 @@ def create_partitions(database, state: TableState, actions: Sequence[CreateParti
 
 
 def ensure_partitions(database, table: TableName, policy: PartitionPolicy, check_mode: bool = False,
-                      lock_timeout: str = "3s", retries: int = 5, run_lock_wait: int = 60) -> dict:
+                      lock_timeout: str = "3s", retries: int = 5, run_lock_wait: int = 60,
+                      progress: Optional[Callable[[str, int, bool], None]] = None) -> dict:
     """Make `table` have the partitions the policy asks for; the result dict is what the module returns."""
-    return ensure_partitions_reading(database, table, policy, check_mode, lock_timeout, retries, run_lock_wait)[0]
+    return ensure_partitions_reading(database, table, policy, check_mode, lock_timeout, retries, run_lock_wait,
+                                     progress)[0]
+
+
+def _drains(policy: PartitionPolicy) -> bool:
+    return policy.default_rows == "drain" or policy.list_new_values == "create"
+
+
+def _drain(database, state, policy, first_plan, check_mode, lock_timeout, retries, progress, result):
+    """Drain the default partition (before the window's partitions are created, which then have no rows to move);
+    the result says what moved where and what stays."""
+    live = drain_job.live_bounds(state, first_plan.actions, first_plan.reference)
+    drained = drain_job.drain(database, state, policy, live, check_mode, lock_timeout, retries, progress)
+    result.update(drained=drained.drained, left_in_default=drained.left)
+    result["created"] += drained.created
+    result["moved_rows"] += drained.rows
+    return drained
 
 
 def ensure_partitions_reading(database, table: TableName, policy: PartitionPolicy, check_mode: bool = False,
-                              lock_timeout: str = "3s", retries: int = 5,
-                              run_lock_wait: int = 60) -> Tuple[dict, Optional[TableState]]:
+                              lock_timeout: str = "3s", retries: int = 5, run_lock_wait: int = 60,
+                              progress: Optional[Callable[[str, int, bool], None]] = None
+                              ) -> Tuple[dict, Optional[TableState]]:
     """ensure_partitions, and the TableState it read last when the run left the table as read (it created nothing),
     else None: the runner takes its status facts from that state instead of reading the catalog again."""
     db_catalog.prepare_session(database)
@@ -80,30 +106,42 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
     if state.in_recovery:
         return _finish(result, state, state.partitions, skipped_reason=standby_reason()), state
     if state.strategy == "list":
-        plan.refuse_inexact_list_values(state, catalog.list_values_as_key(database, state, plan.list_values(policy)))
+        plan_values.refuse_inexact_list_values(state, catalog.list_values_as_key(
+            database, state, plan_values.list_values(policy)))
     first_plan = plan.plan(state, policy)
     result["reference"] = jsonable(first_plan.reference)
-    if not first_plan.actions:
+    if not first_plan.actions and not (_drains(policy) and state.default_partition is not None):
         return _finish(result, state, state.partitions), state
     if check_mode:
-        created = create_partitions(database, state, first_plan.actions, True, lock_timeout, retries,
-                                    policy.tablespace)
-        planned = tuple(Partition(a.schema, a.name, a.bounds, is_default=a.is_default) for a in first_plan.actions)
-        result.update(changed=True, created=created.created, moved_rows=created.moved_rows,
-                      queries=list(database.queries))
+        drained = _drain(database, state, policy, first_plan, True, lock_timeout, retries, progress, result) \
+            if _drains(policy) else None
+        taken = {entry["partition"] for entry in drained.drained} if drained else set()
+        actions = [a for a in first_plan.actions if a.name not in taken]
+        created = create_partitions(database, state, actions, True, lock_timeout, retries, policy.tablespace)
+        planned = tuple(Partition(a.schema, a.name, a.bounds, is_default=a.is_default) for a in actions) + tuple(
+            Partition(state.schema, t, None) for t in (drained.created if drained else ()))
+        result.update(changed=bool(result["created"] or created.created), created=result["created"] + created.created,
+                      moved_rows=result["moved_rows"] + created.moved_rows, queries=list(database.queries))
         return _finish(result, state, state.partitions + planned), state
     if not acquire_table_lock(database, state.oid, run_lock_wait):
         return _finish(result, state, state.partitions, skipped_reason=lock_skip_reason(
             "maintenance", result["table"], run_lock_wait)), None
     try:
         state = db_catalog.read_table(database, table)
+        if _drains(policy):
+            _drain(database, state, policy, plan.plan(state, policy), False, lock_timeout, retries, progress, result)
+            state = db_catalog.read_table(database, table)
         created = create_partitions(database, state, plan.plan(state, policy).actions, False, lock_timeout, retries,
                                     policy.tablespace)
+    except PgfleetError as exc:
+        result.update(changed=bool(database.queries), queries=list(database.queries))
+        exc.partial_result = result
+        raise
     finally:
         release_table_lock(database, state.oid)
-    result.update(changed=bool(created.created), created=created.created, moved_rows=created.moved_rows,
-                  queries=list(database.queries))
-    if not created.created:  # another run made them while this one waited for the lock
+    result.update(changed=bool(result["created"] or created.created), created=result["created"] + created.created,
+                  moved_rows=result["moved_rows"] + created.moved_rows, queries=list(database.queries))
+    if not result["created"] and not result.get("drained"):  # another run made them while this one waited
         return _finish(result, state, state.partitions), state
     after = db_catalog.read_table(database, table, with_max_key=False)
     return _finish(result, state, after.partitions), None

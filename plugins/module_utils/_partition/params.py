@@ -10,6 +10,11 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME, check_template_text
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
+from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.plan import (
+    DEFAULT_ROWS_MODES,
+    GAPS_MODES,
+    LIST_NEW_VALUES_MODES,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import (
     validate_count,
     validate_lock_timeout,
@@ -35,7 +40,22 @@ def policy_from_params(params: dict) -> PartitionPolicy:
     for option, default in (("retries", 5), ("run_lock_wait", 60)):
         validate_count(option, params.get(option, default))
     check_template_text(params.get("name_template"))
+    modes = {}
+    for option, choices in (("default_rows", DEFAULT_ROWS_MODES), ("gaps", GAPS_MODES),
+                            ("list_new_values", LIST_NEW_VALUES_MODES)):
+        value = params.get(option) or choices[0]
+        if value not in choices:
+            raise PlanError("%s must be one of %s, not %r" % (option, ", ".join(choices), value))
+        modes[option] = value
+    for option, default in (("drain_max_partitions", 120), ("drain_batch_rows", 10000)):
+        if validate_count(option, params.get(option, default) if params.get(option) is not None else default) < 1:
+            raise PlanError("%s must be 1 or more" % option)
+    pause = params.get("drain_pause") or 0
+    if isinstance(pause, bool) or not isinstance(pause, (int, float)) or pause < 0:
+        raise PlanError("drain_pause must be a number of seconds, 0 or more, not %r" % (pause,))
     return PartitionPolicy(
+        drain_max_partitions=params.get("drain_max_partitions") or 120,
+        drain_batch_rows=params.get("drain_batch_rows") or 10000, drain_pause=float(pause), **modes,
         interval=interval, premake=premake, backfill=backfill, epoch=params.get("epoch"),
         reference_time=parse_reference_time(params.get("reference_time")),
         timezone=params.get("timezone") or "UTC", name_template=params.get("name_template"),

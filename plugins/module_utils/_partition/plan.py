@@ -6,22 +6,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Sequence, Tuple, Union
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.bounds import canonical_list_value
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
-    INTEGER_KEY_TYPES,
+    MAXVALUE,
+    MINVALUE,
+    bound_before,
     TIME_INTERVALS,
     CreatePartition,
-    HashBounds,
-    ListBounds,
     PartitionPolicy,
     RangeBounds,
     TableState,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import IntegerRetention, TimeRetention
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name, validate_template
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import ordered
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_values import plan_hash, plan_list
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import (
     IntegerGrid,
     TimeGrid,
@@ -157,8 +158,32 @@ def _plan_range(state, policy):
                    clash.bounds.lower, clash.bounds.upper)
             )
         actions.append(CreatePartition(state.schema, name, bounds))
+    if policy.gaps == "fill":
+        actions += _gap_actions(state, policy, grid, existing, {action.bounds for action in actions})
     current_bounds = RangeBounds(grid.to_key(current), grid.to_key(grid.shift(current, 1)))
     return actions, reference, current_bounds
+
+
+def _gap_actions(state, policy, grid, existing, planned):
+    """The partitions of the grid that fit wholly into the holes between existing partitions, oldest first, at most
+    drain_max_partitions of them a run (a set spread over centuries could need many)."""
+    actions = []
+    ranges = ordered(existing)
+    for left, right in zip(ranges, ranges[1:]):
+        gap_lower, gap_upper = left.bounds.upper, right.bounds.lower
+        if gap_lower is MAXVALUE or gap_upper is MINVALUE or not bound_before(gap_lower, gap_upper):
+            continue
+        start = grid.floor(grid.from_key(gap_lower))
+        while len(actions) < policy.drain_max_partitions:
+            bounds = RangeBounds(grid.to_key(start), grid.to_key(grid.shift(start, 1)))
+            if not bound_before(bounds.lower, gap_upper):
+                break
+            if not bound_before(bounds.lower, gap_lower) and not bound_before(gap_upper, bounds.upper) \
+                    and bounds.lower != bounds.upper and bounds not in planned:
+                actions.append(CreatePartition(state.schema, partition_name(
+                    state.name, grid.suffix(start), policy.name_template, grid.fields(start)), bounds))
+            start = grid.shift(start, 1)
+    return actions
 
 
 def _retention_cutoff(state, policy):
@@ -198,95 +223,6 @@ def _refuse_backfill_past_retention(state, policy, grid, current):
         fitting = offset
 
 
-NUMBER_KEY_TYPES = INTEGER_KEY_TYPES + ("real", "double precision")
-
-
-def _refuse_foreign_value(state, suffix, value):
-    """A YAML boolean fits a boolean key only and a YAML number a numeric one only: written to a text key, false
-    becomes the text 'false', which is not what anyone meant."""
-    fits = (state.key_type == "boolean" if isinstance(value, bool) else
-            state.key_type in NUMBER_KEY_TYPES if isinstance(value, (int, float)) else True)
-    if not fits:
-        raise PlanError("%s.%s: list_partitions[%r] holds %r, a %s, but the key %s is %s; quote it if you mean the "
-                        "text %r" % (state.schema, state.name, suffix, value, type(value).__name__, state.key,
-                                     state.key_type, canonical_list_value(value)))
-
-
-def list_values(policy: PartitionPolicy) -> List[str]:
-    """Every non-NULL LIST value of the policy, as canonical text, for the catalog to cast to the key's type."""
-    return sorted({canonical_list_value(value) for values in (policy.list_partitions or {}).values()
-                   if isinstance(values, (list, tuple)) for value in values if value is not None})
-
-
-def refuse_inexact_list_values(state: TableState, casts: Mapping[str, Optional[str]]) -> None:
-    """Each LIST value must be the key type's own spelling of itself (casts: value -> the key type's text of it,
-    None where it does not cast at all). A value PostgreSQL spells otherwise ('01' for an integer, 'TRUE' for a
-    boolean) would never match the partition bound read back, and every run would plan the partition again."""
-    for value, cast in sorted(casts.items()):
-        if cast is None:
-            raise PlanError("%s.%s: LIST value %r is not a valid %s (the type of the key %s)"
-                            % (state.schema, state.name, value, state.key_type, state.key))
-        if cast != value:
-            raise PlanError("%s.%s: LIST value %r is %r as %s; write it as %r"
-                            % (state.schema, state.name, value, cast, state.key_type, cast))
-
-
-def _plan_list(state, policy):
-    wanted = policy.list_partitions or {}
-    if not isinstance(wanted, dict):
-        raise PlanError("list_partitions must be a mapping of name suffix -> list of values")
-    validate_template(policy.name_template, {"parent", "suffix"})
-    existing = [p for p in state.partitions if isinstance(p.bounds, ListBounds)]
-    claimed = {}
-    actions = []
-    for suffix, values in wanted.items():
-        if not isinstance(values, (list, tuple)) or not values:
-            raise PlanError("list_partitions[%r] must be a non-empty list of values" % (suffix,))
-        for value in values:
-            _refuse_foreign_value(state, suffix, value)
-        canonical = frozenset(canonical_list_value(value) for value in values)
-        for value in canonical:
-            if value in claimed:
-                raise PlanError(
-                    "list_partitions: value %r is listed under both %r and %r" % (value, claimed[value], suffix)
-                )
-            claimed[value] = suffix
-        name = partition_name(state.name, str(suffix), policy.name_template)
-        if any(frozenset(p.bounds.values) == canonical for p in existing):
-            continue
-        clash = next((p for p in existing if canonical & frozenset(p.bounds.values)), None)
-        if clash is not None:
-            raise PlanError(
-                "%s.%s: planned LIST partition %s %s shares values with existing partition %s %s; nothing was "
-                "created" % (state.schema, state.name, name, sorted(canonical, key=str), clash.name,
-                             list(clash.bounds.values))
-            )
-        actions.append(CreatePartition(state.schema, name, ListBounds(tuple(sorted(canonical, key=str))),
-                                       values=tuple(values)))
-    return actions
-
-
-def _plan_hash(state, policy):
-    modulus = policy.hash_modulus
-    if modulus is None or modulus < 1:
-        raise PlanError("%s.%s is HASH partitioned: hash_modulus must be a positive integer"
-                        % (state.schema, state.name))
-    validate_template(policy.name_template, {"parent", "suffix"})
-    existing = [p for p in state.partitions if isinstance(p.bounds, HashBounds)]
-    other = next((p for p in existing if p.bounds.modulus != modulus), None)
-    if other is not None:
-        raise PlanError(
-            "%s.%s: existing partition %s has modulus %d, not hash_modulus %d; changing the modulus needs a "
-            "rebuild of the set" % (state.schema, state.name, other.name, other.bounds.modulus, modulus)
-        )
-    have = {p.bounds.remainder for p in existing}
-    return [
-        CreatePartition(state.schema, partition_name(state.name, "hash_%d" % remainder, policy.name_template),
-                        HashBounds(modulus, remainder))
-        for remainder in range(modulus) if remainder not in have
-    ]
-
-
 def _refuse_foreign_options(state, policy):
     table = "%s.%s" % (state.schema, state.name)
     if state.strategy != "list" and policy.list_partitions:
@@ -315,9 +251,9 @@ def plan(state: TableState, policy: PartitionPolicy) -> Plan:
     if state.strategy == "range":
         actions, reference, current = _plan_range(state, policy)
     elif state.strategy == "list":
-        actions = _plan_list(state, policy)
+        actions = plan_list(state, policy)
     else:
-        actions = _plan_hash(state, policy)
+        actions = plan_hash(state, policy)
     if policy.default_partition and state.default_partition is None:
         actions.append(CreatePartition(state.schema, partition_name(state.name, DEFAULT_SUFFIX), None))
     taken = {}

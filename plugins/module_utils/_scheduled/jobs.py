@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._backup import job as backup_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.job import refresh_brin
@@ -27,11 +27,12 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.job 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.config import connection_params
 
 
-def create(database, item: dict, config: dict, check_mode: bool) -> Tuple[dict, Optional[TableState]]:
+def create(database, item: dict, config: dict, check_mode: bool,
+           progress: Optional[Callable[[str, int, bool], None]] = None) -> Tuple[dict, Optional[TableState]]:
     """The create job's result, and the table's state when the run left it as read (None when it created some)."""
     return ensure_partitions_reading(database, parse_table_name(item["table"]), policy_from_params(item), check_mode,
                                      item.get("lock_timeout", config["lock_timeout"]),
-                                     item.get("retries", config["retries"]))
+                                     item.get("retries", config["retries"]), progress=progress)
 
 
 def _retention(database, item, config, check_mode):
@@ -80,6 +81,8 @@ def summarize(job: str, result: Optional[dict]) -> Tuple[str, str]:
             details.append("%s %d (%s)" % (key, len(result[key]), ", ".join(result[key])))
     if result.get("moved_rows"):
         details.append("moved %d rows from the default partition" % result["moved_rows"])
+    for left in result.get("left_in_default") or ():
+        details.append("%d rows stay in the default partition: %s" % (left["rows"], left["reason"]))
     if result.get("ranges_summarized"):
         details.append("summarized %d BRIN ranges" % result["ranges_summarized"])
     if result.get("backups"):

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import List, Optional, Sequence, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError
@@ -33,7 +34,27 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.stat
 )
 
 
-def run_table(job: str, item: dict, config: dict, check_mode: bool, entry: dict) -> Tuple[str, str]:
+class DrainProgress(object):
+    """What a drain prints as it goes (a line per partition when it is attached, and at most every PERIOD seconds
+    while it fills) and records in the table's status entry."""
+
+    PERIOD = 10.0
+
+    def __init__(self, table: str, entry: dict, out, clock=time.monotonic) -> None:
+        self.table, self.entry, self.out, self.clock = table, entry, out, clock
+        self.printed = clock()
+
+    def __call__(self, partition: str, rows: int, done: bool) -> None:
+        self.entry["drain"]["partitions"][partition] = {"rows": rows, "attached": done}
+        if done or self.clock() - self.printed >= self.PERIOD:
+            self.out.write("DRAIN   %s: %s %s, %d rows moved\n" % (
+                self.table, partition, "attached" if done else "filling", rows))
+            self.out.flush()
+            self.printed = self.clock()
+
+
+def run_table(job: str, item: dict, config: dict, check_mode: bool, entry: dict,
+              out=sys.stdout) -> Tuple[str, str]:
     """Run one job on one table; returns (status word, detail) and updates the table's status entry."""
     job_entry = entry.setdefault(job, {})
     job_entry["last_start"] = utc_now().isoformat()
@@ -41,7 +62,12 @@ def run_table(job: str, item: dict, config: dict, check_mode: bool, entry: dict)
     try:
         database = connect(connection_params(config, item))
         if job == "create":
-            result, state = jobs.create(database, item, config, check_mode)
+            if not check_mode and ("default_rows" in item or "list_new_values" in item):
+                entry["drain"] = {"started": job_entry["last_start"], "partitions": {}}
+            result, state = jobs.create(database, item, config, check_mode,
+                                        None if check_mode else DrainProgress(table_id(item), entry, out))
+            if "drain" in entry and "left_in_default" in result:
+                entry["drain"]["left"] = result["left_in_default"]
             if not check_mode:
                 jobs.record_facts(database, item, entry, state)
         else:
@@ -74,7 +100,7 @@ def run(config: dict, job: str, tables: Optional[Sequence[str]] = None, check_mo
         failed = 0
         for item in items:
             entry = status.setdefault("tables", {}).setdefault(table_id(item), {})
-            word, detail = run_table(job, item, config, check_mode, entry)
+            word, detail = run_table(job, item, config, check_mode, entry, out)
             failed += word == "FAILED"
             out.write("%-7s %s %s: %s\n" % (word, table_id(item), job, detail))
             out.flush()
