@@ -43,7 +43,7 @@ def test_check_mode_lists_the_partitions_and_their_rows_then_the_drain_moves_the
     assert preview["changed"] is True and pg.value("SELECT count(*) FROM pg_inherits") == 1
     assert sum(entry["rows"] for entry in preview["drained"]) == 4000
     assert len(preview["drained"]) == 40 and preview["left_in_default"] == [{"reason": "the key is NULL",
-                                                                              "rows": 25}]
+                                                                             "rows": 25}]
 
     result = module_runner(MODULE, drain_args(pg))
 

@@ -91,7 +91,7 @@ def move_chunk(state: TableState, action: CreatePartition, first_block: Optional
     columns = sql.SQL(", ").join(sql.Identifier(column) for column in state.columns)
     window = sql.SQL("true") if first_block is None else sql.SQL(
         "ctid >= {}::tid AND ctid < {}::tid").format(sql.Literal("(%d,0)" % first_block),
-                                                    sql.Literal("(%d,0)" % last_block))
+                                                     sql.Literal("(%d,0)" % last_block))
     return sql.SQL("WITH moved AS (DELETE FROM {default} WHERE {window} AND {predicate} RETURNING {columns}) "
                    "INSERT INTO {target} ({columns}) SELECT {columns} FROM moved").format(
         default=qualified(default.schema, default.name), window=window, predicate=membership(state, action),
