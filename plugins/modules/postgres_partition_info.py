@@ -42,6 +42,23 @@ options:
       - Default, for time keys the server's C(now()); for integer keys the highest key in the table (0 when it
         is empty), as M(pgfleet.partitions.postgres_partition) plans.
     type: raw
+  interval:
+    description:
+      - The grid of the RANGE tables reported, as O(pgfleet.partitions.postgres_partition#module:interval); with it,
+        RV(tables.qualified_name.default_rows_by_target) says how many of the default partition's rows each partition
+        of that grid would receive (what O(pgfleet.partitions.postgres_partition#module:default_rows=drain) would move
+        where). LIST sets always get it per value.
+    type: str
+  epoch:
+    description:
+      - With O(interval), the integer key holds Unix time in these units.
+    type: str
+    choices: [seconds, milliseconds]
+  timezone:
+    description:
+      - With O(interval), the zone whose local midnights bound the partitions.
+    type: str
+    default: UTC
 notes:
   - Supports PostgreSQL 14 and newer; tested on 15 and 18.
   - Integer keys that hold Unix time are measured in key units; give O(reference_time) as an integer there.
@@ -219,6 +236,16 @@ tables:
           type: str
           returned: always
           sample: "2025-01-27T03:00:12.345678+00:00"
+        default_rows_by_target:
+          description:
+            - Where the default partition's rows would go (only when it holds rows); one scan of it.
+            - C(targets) lists, for RANGE sets with O(interval), each partition of the grid that would receive rows,
+              with C(partition) (its name), C(lower), C(upper) and C(rows); for LIST sets each value with C(value)
+              and C(rows). C(left) lists the rows no partition can take, with C(reason) and C(rows).
+          type: dict
+          returned: when the default partition holds rows (RANGE sets with O(interval))
+          sample: {targets: [{partition: events_2023_04, lower: "2023-04-01T00:00:00+00:00",
+                   upper: "2023-05-01T00:00:00+00:00", rows: 1200}], left: [{reason: the key is NULL, rows: 3}]}
         brin_indexes:
           description:
             - The BRIN indexes of the set (the partitioned table and every partition, at any depth), from one
@@ -240,16 +267,26 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspe
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import EPOCH_SCALE
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.info import read_facts
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(table=dict(type="list", elements="str"),
-                                                       reference_time=dict(type="raw")), supports_check_mode=True)
-    names, reference_time = module.params["table"], module.params["reference_time"]
+    module = AnsibleModule(argument_spec=argument_spec(
+        table=dict(type="list", elements="str"), reference_time=dict(type="raw"), interval=dict(type="str"),
+        epoch=dict(type="str", choices=list(EPOCH_SCALE)), timezone=dict(type="str", default="UTC")),
+        supports_check_mode=True)
+    params = module.params
+    names = params["table"]
     subject = "cannot read the partition facts of %s" % ", ".join(names or ["the partitioned tables"])
-    module.exit_json(**run_job(module, subject, lambda: ([parse_table_name(name) for name in names or []],
-                                                         parse_reference_time(reference_time)), read_facts))
+
+    def prepare():
+        grid = policy_from_params(dict(interval=params["interval"], epoch=params["epoch"],
+                                       timezone=params["timezone"])) if params["interval"] else None
+        return [parse_table_name(name) for name in names or []], parse_reference_time(params["reference_time"]), grid
+
+    module.exit_json(**run_job(module, subject, prepare, read_facts))
 
 
 if __name__ == "__main__":

@@ -241,3 +241,17 @@ def test_a_drain_killed_at_random_points_loses_and_duplicates_nothing(pg, tmp_pa
     assert pg.value(MISPLACED) == 0 and pg.value("SELECT count(*) FROM events_default") == 17
     assert pg.value("SELECT count(*) FROM pg_description WHERE description LIKE 'pgfleet.partitions drain:%'") == 0
     assert pg.value("SELECT count(*) FROM pg_constraint WHERE conname LIKE 'pgfleet%'") == 0
+
+
+def test_info_shows_where_the_default_partitions_rows_would_go(pg, module_runner):
+    events_with_only_a_default(pg, rows=0, nulls=2)
+    pg.sql("INSERT INTO events (at, payload) VALUES ('2024-03-05', 'a'), ('2024-03-07', 'b'), ('2024-05-01', 'c')")
+    facts = module_runner("postgres_partition_info", pg.params(table="events", interval="month"))["tables"]
+    assert facts["public.events"]["default_rows_by_target"] == {
+        "targets": [{"partition": "events_2024_03", "lower": "2024-03-01T00:00:00+00:00",
+                     "upper": "2024-04-01T00:00:00+00:00", "rows": 2},
+                    {"partition": "events_2024_05", "lower": "2024-05-01T00:00:00+00:00",
+                     "upper": "2024-06-01T00:00:00+00:00", "rows": 1}],
+        "left": [{"reason": "the key is NULL", "rows": 2}]}
+    plain = module_runner("postgres_partition_info", pg.params(table="events"))["tables"]["public.events"]
+    assert "default_rows_by_target" not in plain and plain["default_rows"] == 5

@@ -93,6 +93,27 @@ def _list_wanted(state, policy, groups, left):
             for action in drain_plan.new_value_actions(state, sorted(rows), policy.name_template)}
 
 
+def rows_by_target(database, state: TableState, policy: Optional[PartitionPolicy]) -> dict:
+    """Where the default partition's rows would go, for postgres_partition_info: per range of the policy's grid
+    (RANGE, when `policy` has an interval) or per value (LIST), the rows, and what no partition can take."""
+    if state.default_partition is None or state.strategy == "hash" or (
+            state.strategy == "range" and (policy is None or policy.interval is None)):
+        return {}
+    grid = grid_for(state, policy) if state.strategy == "range" else None
+    groups, nulls, outside = catalog.grouped_rows(database, state, grid, 2 ** 31)
+    left = [(drain_plan.NULL_KEY, nulls), (drain_plan.OUTSIDE, outside)]
+    if grid is None:
+        counts = {}
+        for group in groups:
+            counts[group.low] = counts.get(group.low, 0) + group.rows
+        targets = [{"value": value, "rows": rows} for value, rows in sorted(counts.items())]
+    else:
+        wanted = _range_wanted(state, policy, groups, set(), left)
+        targets = [{"partition": action.name, "lower": action.bounds.lower, "upper": action.bounds.upper,
+                    "rows": rows} for _start, (action, rows, _chunks) in sorted(wanted.items())]
+    return {"targets": targets, "left": [{"reason": why, "rows": rows} for why, rows in _merged(left)]}
+
+
 def live_bounds(state: TableState, actions: Sequence[CreatePartition], reference: Any) -> set:
     """The window's partitions from the one holding the reference on: writers and readers are at work there, so
     their rows move with the partition's creation in one transaction, never in batches."""

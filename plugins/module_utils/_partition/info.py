@@ -5,21 +5,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._brin import catalog as brin_catalog
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import TableName
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy, TableName
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import jsonable
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog as db_catalog
+from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.job import rows_by_target
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.facts import reference_for, table_facts
 
 
-def read_facts(database, names: Sequence[TableName], reference_time: Any, with_sizes: bool = True,
-               with_health: bool = True) -> dict:
+def read_facts(database, names: Sequence[TableName], reference_time: Any, grid: Optional[PartitionPolicy] = None,
+               with_sizes: bool = True, with_health: bool = True) -> dict:
     """The module's result: every named table (all partitioned tables when none is named), read with SELECTs.
 
     with_health adds what the fleet report judges (parent analyzed, partitions lacking the parent's indexes, the
-    settings); the runner, which records runway and default rows only, leaves it out.
+    settings); the runner, which records runway and default rows only, leaves it out. `grid` (a policy with an
+    interval, epoch and timezone) says where the default partition's rows of RANGE sets would go.
     """
     db_catalog.prepare_session(database)
     if not names:
@@ -41,6 +44,10 @@ def read_facts(database, names: Sequence[TableName], reference_time: Any, with_s
         default_rows = db_catalog.count_rows(database, default.schema, default.name) if default else None
         tables[qualified] = table_facts(state, references[qualified], default_rows, brin[state.oid],
                                         health.get(state.oid))
+        if default_rows:
+            by_target = rows_by_target(database, state, grid)
+            if by_target:
+                tables[qualified]["default_rows_by_target"] = jsonable(by_target)
     recovering, settings = catalog.server_facts(database, with_settings=with_health)
     result = {"changed": False, "tables": tables, "in_recovery": recovering, "queries": database.queries}
     if settings is not None:
