@@ -55,7 +55,7 @@ def environment(bench: harness.Bench) -> dict:
         "cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
         "postgresql": bench.value("postgres", "SHOW server_version"),
         "pg_partman": harness.PARTMAN_CONTROL.read_text().split("default_version", 1)[1].split("'")[1],
-        "server_settings": dict(harness.pgservers.SERVER_SETTINGS, **harness.BENCH_SETTINGS),
+        "server_settings": dict(harness.servers.SERVER_SETTINGS, **harness.BENCH_SETTINGS),
         "collection": collection_version(),
     }
 

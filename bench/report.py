@@ -403,7 +403,7 @@ from the results. It is not part of `make test`.
 - `bench/run` installs what it needs when missing (PostgreSQL 15 via `scripts/ensure-system-packages`, Debian's
   `postgresql-15-partman`, the plotting packages pinned in `requirements-bench.txt` into `.venv`), then runs
   `bench/main.py`.
-- `bench/harness.py` starts a throwaway PostgreSQL 15 server with `tests/pgservers.py` (as the tests do), with
+- `bench/harness.py` starts a throwaway PostgreSQL 15 server with `tests/support/servers.py` (as the tests do), with
   `pg_stat_statements` preloaded, and holds what benchmarks share: the runner as a process (the launcher the roles
   install), server-side statement counts, the steady-rate writer (`bench/writer.py`, its own process), the long reader,
   the lock-wait watcher, and the statistics.
