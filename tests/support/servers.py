@@ -140,6 +140,14 @@ class PgServer:
         )
         return result.stdout.strip()
 
+    def stop_immediately(self) -> None:
+        """What a crash or a power cut does: the server stops without a checkpoint; the data directory stays."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop", check=False)
+
+    def restart(self) -> None:
+        """Start the server again on its data directory (after stop_immediately: it recovers from its WAL)."""
+        self._start_server()
+
     def stop(self) -> None:
         if self.data_dir.exists():
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop", check=False)
