@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
+# Both drivers stay tested: the modules run in this process on psycopg 3; the runner processes the tests start (and
+# the hosts of the role tests) take the engine's default, psycopg2 (tests/support/launcher.environment()).
+os.environ.setdefault("PGFLEET_DB_DRIVER", "psycopg")
+
 from tests.support import servers
 # Imported for its effect: the collection on sys.path and in ANSIBLE_COLLECTIONS_PATH before any test module.
 from tests.support import collection  # noqa: F401  # pylint: disable=unused-import

@@ -47,5 +47,6 @@ def command(*args: str) -> list[str]:
 
 
 def environment() -> dict:
-    """The environment a launched runner gets: this one without a PYTHONPATH, so it finds only its own engine."""
-    return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    """The environment a launched runner gets: this one without a PYTHONPATH, so it finds only its own engine, and
+    without the test process's choice of driver, so it takes the engine's default as cron's runs do."""
+    return {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PGFLEET_DB_DRIVER")}
