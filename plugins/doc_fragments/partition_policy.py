@@ -72,6 +72,20 @@ options:
     type: int
   tablespace:
     description:
-      - Tablespace for new partitions.
+      - Tablespace for new partitions. Without it they go where the parent's tablespace says, as with
+        C(CREATE TABLE ... PARTITION OF), else in the database's default tablespace.
+    type: str
+  template_table:
+    description:
+      - C([schema.]name) of a plain table (pg_partman's template table idea) whose storage parameters
+        (reloptions such as C(fillfactor=70) or C(autovacuum_vacuum_scale_factor=0.01)), indexes and privileges are
+        also given to each new partition, in its creation transaction.
+      - PostgreSQL refuses storage parameters on a partitioned table (C(cannot specify storage parameters for a
+        partitioned table)), so they are set on the template. Indexes the parent cannot have, such as a unique index
+        without the partition key, go there too, and each partition gets its own.
+      - Its columns must be the parent's (names and types, in any order), for example C(CREATE TABLE
+        events_template (LIKE events)); otherwise nothing is changed and the difference is reported. Its own owner's
+        privileges are not copied. Indexes of exclusion constraints are not copied (an index alone does not carry
+        the constraint).
     type: str
 """

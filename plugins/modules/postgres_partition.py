@@ -27,6 +27,28 @@ description:
     it and validated without blocking writers, so the attach does not scan it under ACCESS EXCLUSIVE. While that
     constraint exists (usually milliseconds), an insert into the new range would be refused instead of landing
     in the default partition.
+  - Every new partition inherits, in the transaction that creates it, what the parent carries and C(LIKE) does not
+    copy; the parent's owner (C(OWNER TO), so the application's later C(ALTER TABLE) on the parent works); its
+    table and column privileges, grant options included (the connecting role's default privileges that the parent
+    lacks are revoked); its C(REPLICA IDENTITY) (C(DEFAULT), C(FULL), C(NOTHING), or C(USING INDEX) mapped to the
+    partition's index that C(ATTACH) attaches to the parent's, so publications replicate C(UPDATE) and C(DELETE)
+    with the same before-images); its access method, tablespace (unless O(tablespace) says otherwise) and
+    C(UNLOGGED) (PostgreSQL 17 and older, where a partitioned table can be unlogged); and what O(template_table)
+    adds (storage parameters, indexes, privileges). The partition is not attached yet when these run, so they
+    lock nothing anyone waits for.
+  - Giving partitions the parent's owner needs a connecting role that is a superuser, or a member of the owner role
+    (able to C(SET ROLE) to it) while the owner has C(CREATE) on the schema; otherwise the module fails before any
+    DDL and names the role and the remedy (O(session_role) or a C(GRANT)).
+  - O(inherit=enforce) also repairs existing partitions that drifted (see RV(repaired)), each partition in one
+    short transaction under O(lock_timeout) with retries. C(ALTER TABLE ... OWNER TO) and C(REPLICA IDENTITY) take
+    ACCESS EXCLUSIVE on the partition for the few milliseconds of the catalog change, so they wait for (and, until
+    O(lock_timeout), queue) the partition's readers and writers; C(SET)/C(RESET) of storage parameters take SHARE
+    UPDATE EXCLUSIVE, which readers and writers pass; C(GRANT) and C(REVOKE) take no table lock on PostgreSQL 15
+    and ACCESS SHARE on 18, which only ACCESS EXCLUSIVE waits for. A missing template index is built with
+    C(CREATE INDEX CONCURRENTLY) (SHARE UPDATE EXCLUSIVE, writers go on) outside a transaction; one that fails
+    leaves an invalid index, which the next run drops and builds again. A partition in another tablespace is
+    reported by M(pgfleet.partitions.postgres_partition_info), never moved (C(SET TABLESPACE) rewrites it under
+    ACCESS EXCLUSIVE).
   - A per-table advisory lock serializes concurrent runs; a second run waits up to O(run_lock_wait) seconds and
     then does its own (usually empty) plan, or reports that it skipped.
   - On a hot standby nothing is changed and RV(skipped_reason) says so.
@@ -51,6 +73,15 @@ options:
       - Plain identifiers only; they are folded to lower case as PostgreSQL folds unquoted names.
     type: str
     required: true
+  inherit:
+    description:
+      - V(new) gives each partition this run creates what the parent (and O(template_table)) carries.
+      - V(enforce) also compares every existing partition with it and repairs what differs (owner, privileges,
+        replica identity, storage parameters, template indexes); a second run then changes nothing. Check mode lists
+        every statement and runs none.
+    type: str
+    choices: [new, enforce]
+    default: new
   retention:
     description:
       - The retention the table also has (as in M(pgfleet.partitions.postgres_partition_retention)), an interval
@@ -175,6 +206,16 @@ EXAMPLES = r"""
     table: appointments_by_patient
     hash_modulus: 4
 
+- name: Monthly partitions owned by the application, with fillfactor and autovacuum settings from a template table
+  # CREATE TABLE events_template (LIKE events) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01);
+  # CREATE UNIQUE INDEX ON events_template (id);  -- unique per partition, the parent cannot have it
+  pgfleet.partitions.postgres_partition:
+    login_db: app
+    table: events
+    interval: month
+    template_table: events_template
+    inherit: enforce
+
 - name: Only a default partition for a LIST table
   pgfleet.partitions.postgres_partition:
     login_db: app
@@ -184,7 +225,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether partitions were (or in check mode would be) created.
+  description: Whether partitions were (or in check mode would be) created or repaired.
   returned: always
   type: bool
 table:
@@ -198,6 +239,13 @@ created:
   type: list
   elements: str
   sample: [raw_ingestions_2025_01, raw_ingestions_2025_02]
+repaired:
+  description: Existing partitions given what they lacked of their parent's (O(inherit=enforce)); in check mode,
+    those that would be.
+  returned: always
+  type: list
+  elements: str
+  sample: [raw_ingestions_2024_11]
 moved_rows:
   description: Rows moved from the default partition into new partitions.
   returned: always
@@ -283,7 +331,8 @@ OPTIONS = dict(PARTITION_POLICY_OPTIONS, table=dict(type="str", required=True), 
                drain_pause=dict(type="float", default=0), gaps=dict(type="str", choices=list(GAPS_MODES),
                                                                     default="report"),
                list_new_values=dict(type="str", choices=list(LIST_NEW_VALUES_MODES), default="ignore"),
-               **LOCKING_OPTIONS, **RUN_LOCK_OPTIONS)
+               inherit=dict(type="str", choices=["new", "enforce"], default="new"), **LOCKING_OPTIONS,
+               **RUN_LOCK_OPTIONS)
 
 
 def main():

@@ -16,9 +16,10 @@ description:
   - C(prepared) creates C(<table>_partitioned) with the columns, defaults, identity and sequence use, generated
     columns, CHECK and NOT NULL constraints, indexes, comments, grants, owner and outgoing foreign keys of the
     table, partitioned as asked, with partitions covering the existing data (RANGE from the lowest to the highest
-    key, plus O(premake)). It then installs a trigger on the table that replays every INSERT, UPDATE, DELETE and
-    TRUNCATE on the new table in the writer's own transaction, so no write made during the copy is lost. An
-    UPDATE that changes the primary key (and so maybe the partition) moves the row.
+    key, plus O(premake)); each partition gets the table's owner and grants too, and what O(template_table) adds
+    (storage parameters, indexes, grants). It then installs a trigger on the table that replays every INSERT,
+    UPDATE, DELETE and TRUNCATE on the new table in the writer's own transaction, so no write made during the copy
+    is lost. An UPDATE that changes the primary key (and so maybe the partition) moves the row.
   - C(filled) copies the existing rows in batches of O(batch_size) in primary key order, pausing O(sleep) seconds
     between batches. Each batch locks its rows against deletes and key changes while it copies them (never against
     readers or other updates; a refresh of a copy left from earlier also against updates) and skips rows the

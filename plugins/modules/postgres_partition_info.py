@@ -59,6 +59,18 @@ options:
       - With O(interval), the zone whose local midnights bound the partitions.
     type: str
     default: UTC
+  template_table:
+    description:
+      - The template table of the one table named in O(table), as given to M(pgfleet.partitions.postgres_partition).
+        The storage parameters and indexes its partitions should carry are judged against it (without one, storage
+        parameters are not judged), and its privileges are expected on them too.
+    type: str
+  tablespace:
+    description:
+      - The tablespace option of the one table named in O(table), as given to
+        M(pgfleet.partitions.postgres_partition); partitions are then expected there rather than in the parent's
+        tablespace.
+    type: str
 notes:
   - Supports PostgreSQL 14 and newer; tested on 15 and 18.
   - Integer keys that hold Unix time are measured in key units; give O(reference_time) as an integer there.
@@ -159,9 +171,17 @@ tables:
           type: list
           elements: dict
           returned: always
+            - C(drift) lists how the partition differs from what its parent (and the template table) gives it, each
+              item with a C(kind). C(owner), C(replica_identity), C(reloptions) (storage parameters, judged with a
+              template table only) and C(tablespace) (null means the database's default) have C(expected) and
+              C(actual). C(privileges) has C(missing) and C(extra), each as C(role PRIVILEGE [(column)]);
+              C(template_indexes) lists the template's indexes the partition lacks in C(missing), C(invalid_indexes)
+              the invalid ones a failed build left in C(extra). Empty when the partition carries everything;
+              M(pgfleet.partitions.postgres_partition) with C(inherit=enforce) repairs all but the tablespace.
           sample:
             - {name: raw_ingestions_2025_01, schema: public, is_default: false, lower: "2025-01-01T00:00:00+00:00",
-               upper: "2025-02-01T00:00:00+00:00", size_bytes: 16384, rows_estimate: 0, missing_indexes: []}
+               upper: "2025-02-01T00:00:00+00:00", size_bytes: 16384, rows_estimate: 0, missing_indexes: [],
+               drift: [{kind: owner, expected: app_owner, actual: postgres}]}
         default_rows:
           description: The exact number of rows in the default partition (a C(count(*)) of it); null when the set
             has no default partition, so 0 means a default partition that is empty.
@@ -265,6 +285,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspec import argument_spec
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import EPOCH_SCALE
@@ -275,18 +296,26 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.para
 def main():
     module = AnsibleModule(argument_spec=argument_spec(
         table=dict(type="list", elements="str"), reference_time=dict(type="raw"), interval=dict(type="str"),
-        epoch=dict(type="str", choices=list(EPOCH_SCALE)), timezone=dict(type="str", default="UTC")),
+        epoch=dict(type="str", choices=list(EPOCH_SCALE)), timezone=dict(type="str", default="UTC"),
+        template_table=dict(type="str"), tablespace=dict(type="str")),
         supports_check_mode=True)
     params = module.params
     names = params["table"]
     subject = "cannot read the partition facts of %s" % ", ".join(names or ["the partitioned tables"])
 
     def prepare():
+        template = params["template_table"]
+        if (template or params["tablespace"]) and len(names or []) != 1:
+            raise PlanError("template_table and tablespace describe one table: name exactly one in table")
         grid = policy_from_params(dict(interval=params["interval"], epoch=params["epoch"],
                                        timezone=params["timezone"])) if params["interval"] else None
-        return [parse_table_name(name) for name in names or []], parse_reference_time(params["reference_time"]), grid
+        return ([parse_table_name(name) for name in names or []], parse_reference_time(params["reference_time"]),
+                grid, parse_table_name(template, "template_table") if template else None)
 
-    module.exit_json(**run_job(module, subject, prepare, read_facts))
+    def job(database, tables, reference_time, grid, template):
+        return read_facts(database, tables, reference_time, grid, template=template, tablespace=params["tablespace"])
+
+    module.exit_json(**run_job(module, subject, prepare, job))
 
 
 if __name__ == "__main__":

@@ -202,7 +202,9 @@ def test_the_number_of_queries_does_not_grow_with_the_partition_count(pg, module
         assert len(result["tables"]["public." + table]["partitions"]) == size + 1
         assert len(result["tables"]["public." + table]["brin_indexes"]) == size + 2
         counts[size] = len(sent)
-    assert counts[10] == counts[200] <= 10
+    # At most 10 before drift was reported, and two queries more for it: what the parent gives, what every partition
+    # carries.
+    assert counts[10] == counts[200] <= 12
 
 
 def test_a_wrong_password_over_tcp_fails_clearly_without_the_password(pg, module_runner):

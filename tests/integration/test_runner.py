@@ -4,32 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import subprocess
 
 import pytest
 
 from tests.support import servers
-from tests.support import launcher
-
-
-def write_config(tmp_path, pg, tables, **settings):
-    config = dict(
-        status_path=str(tmp_path / "var" / "status.json"),
-        lock_path=str(tmp_path / "var" / "runner.lock"),
-        lock_wait_seconds=1,
-        metrics_dir=str(tmp_path / "metrics"),
-        connection=dict(login_unix_socket=pg.server.socket_dir, port=pg.server.port, login_user="postgres"),
-        tables=tables,
-    )
-    config.update(settings)
-    path = tmp_path / "partitions.yml"
-    path.write_text(json.dumps(config))
-    return path
-
-
-def run_runner(config_path, *args):
-    return subprocess.run(launcher.command("--config", str(config_path), *args), capture_output=True, text=True,
-                          timeout=120, check=False, env=launcher.environment())
+from tests.support.launcher import run_runner, write_config
 
 
 @pytest.fixture

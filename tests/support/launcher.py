@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -50,3 +51,26 @@ def environment() -> dict:
     """The environment a launched runner gets: this one without a PYTHONPATH, so it finds only its own engine, and
     without the test process's choice of driver, so it takes the engine's default as cron's runs do."""
     return {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PGFLEET_DB_DRIVER")}
+
+
+def write_config(tmp_path: Path, pg, tables: list, **settings) -> Path:
+    """A policy file for the runner in tmp_path: `tables` on the test database `pg`, status and metrics under
+    tmp_path, connecting as postgres through the server's socket; `settings` override the rest."""
+    config = dict(
+        status_path=str(tmp_path / "var" / "status.json"),
+        lock_path=str(tmp_path / "var" / "runner.lock"),
+        lock_wait_seconds=1,
+        metrics_dir=str(tmp_path / "metrics"),
+        connection=dict(login_unix_socket=pg.server.socket_dir, port=pg.server.port, login_user="postgres"),
+        tables=tables,
+    )
+    config.update(settings)
+    path = tmp_path / "partitions.yml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def run_runner(config_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """The launched runner with the policy file and `args` (e.g. run create), its output captured."""
+    return subprocess.run(command("--config", str(config_path), *args), capture_output=True, text=True,
+                          timeout=120, check=False, env=environment())

@@ -21,8 +21,10 @@ SUPERUSER = "postgres"
 PASSWORD_USER = "pgfleet_pw"
 PASSWORD = "Sw0rdfish-not-in-output"
 
-# Speed over durability: the clusters are thrown away; locks are raised so thousands of partitions fit.
+# Speed over durability: the clusters are thrown away; locks are raised so thousands of partitions fit; logical
+# decoding is on so that tests can read what a publication would send.
 SERVER_SETTINGS = {
+    "wal_level": "logical",
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
@@ -107,9 +109,14 @@ class PgServer:
         self.started = True
 
     def start_standby(self, primary: "PgServer") -> "PgServer":
-        """A streaming hot standby of `primary`, cloned with pg_basebackup."""
+        """A streaming hot standby of `primary`, cloned with pg_basebackup; the primary's tablespaces (tests create
+        them on the shared servers) get directories of the standby's own."""
         self._claim_root()
-        self._run("pg_basebackup", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast",
+        mappings = []
+        for location in filter(None, primary.psql("SELECT pg_tablespace_location(oid) FROM pg_tablespace").split()):
+            mapped = self.root / ("tablespace-" + Path(location).name)
+            mappings.append("--tablespace-mapping=%s=%s" % (location, mapped))
+        self._run("pg_basebackup", "-D", str(self.data_dir), "-R", "-X", "stream", "-c", "fast", *mappings,
                   "-h", primary.socket_dir, "-p", str(primary.port), "-U", SUPERUSER)
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write(f"port = {self.port}\nunix_socket_directories = '{self.socket_dir}'\n")

@@ -41,6 +41,7 @@ PARTITION_POLICY_OPTIONS = dict(
     list_partitions=dict(type="dict"),
     hash_modulus=dict(type="int"),
     tablespace=dict(type="str"),
+    template_table=dict(type="str"),
 )
 
 # How DDL waits for its locks, and (RUN_LOCK_OPTIONS) for another run on the same table.

@@ -11,6 +11,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 from ansible_collections.pgfleet.partitions.plugins.module_utils._convert import model, render
 from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model import MIRROR_TRIGGER, TRUNCATE_TRIGGER
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import CatalogError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Grant
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import Relation, TableState
 
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
@@ -140,7 +141,7 @@ def read_table(database, oid: int) -> model.SourceTable:
     for row in database.query(_FOREIGN_KEYS_QUERY, args):
         fk = model.ForeignKey(row[0], row[1], row[2], tuple(row[3]), row[4], row[5], tuple(row[6]), *row[7:13])
         (incoming if row[13] else outgoing).append(fk)
-    grants = tuple(model.Grant(grantee, privilege, grantable, column)
+    grants = tuple(Grant(grantee, privilege, grantable, column)
                    for grantee, privilege, grantable, column in database.query(_GRANTS_QUERY, args)
                    if privilege in PRIVILEGES)
     sequences = tuple(model.OwnedSequence(*row) for row in database.query(_SEQUENCES_QUERY, args))

@@ -23,6 +23,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model 
     SourceTable,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import ExecutionError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Inheritance
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     CreatePartition,
     PartitionPolicy,
@@ -37,7 +38,12 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
     backoff_delays,
     in_transaction_with_retries,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._db.render import comment_on_table, drop_constraint
+from ansible_collections.pgfleet.partitions.plugins.module_utils._db.render import (
+    change_owner,
+    comment_on_table,
+    drop_constraint,
+    grants,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job import create_partitions
 
 SERIALIZATION_FAILURE = "40001"
@@ -63,6 +69,7 @@ class Conversion(object):
         self.retries = retries
         self.sleep = sleep
         self.planned: Sequence[CreatePartition] = ()  # the partitions the prepare step creates
+        self.inheritance: Optional[Inheritance] = None  # and what they inherit
         self.batch_limit = request.batch_size  # rows in the next copy batch: smaller after serialization failures
         self.markers: dict = {}
         self.facts: ConversionFacts = catalog.read_facts(database, names)
@@ -123,14 +130,14 @@ class Conversion(object):
         if self.facts.partitioned is None:
             statements = [render.create_partitioned(names, source, self.request.strategy, self.request.column)]
             if source.owner != db_catalog.current_user(self.database):
-                statements.append(render.change_owner(names.schema, names.partitioned, source.owner))
-            statements += [render.grant(names.schema, names.partitioned, item) for item in source.grants]
+                statements.append(change_owner(names.schema, names.partitioned, source.owner))
+            statements += grants(names.schema, names.partitioned, source.grants)
             statements += [render.foreign_key(dataclasses.replace(fk, schema=names.schema, table=names.partitioned),
                                               fk.ref_schema, fk.ref_table) for fk in source.outgoing]
             statements.append(self.write_marker(names.partitioned, stages.initial_marker(names.live)))
             self.transaction(statements, "%s.%s: creating %s" % (names.schema, names.live, names.partitioned))
         created = create_partitions(self.database, self.partitioned_state(source), self.planned, self.check_mode,
-                                    self.lock_timeout, self.retries, self.policy.tablespace)
+                                    self.lock_timeout, self.retries, self.inheritance)
         self.result["created"] += created.created
         self.install_mirror(names.live, names.partitioned, names.forward_function, source, "prepared")
 

@@ -18,6 +18,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model 
     names_for,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError, PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Inheritance
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     CreatePartition,
     Partition,
@@ -37,6 +38,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
     acquire_table_lock,
     release_table_lock,
 )
+from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import job as inherit_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan import (
     grid_for,
     plan,
@@ -90,7 +92,20 @@ def check(conversion: Conversion, todo: Sequence[str]) -> SourceTable:
             raise PlanError("%s.%s exists; the swap needs that name for the retired table. Rename it first."
                             % (names.schema, names.retired))
         conversion.planned = _plan_partitions(conversion, source)
+        conversion.inheritance = _inheritance(conversion, source)
     return source
+
+
+def _inheritance(conversion: Conversion, source: SourceTable) -> Inheritance:
+    """What the new partitions inherit, read before the partitioned table exists: what it will carry, that is the
+    source's owner and privileges (the prepare step copies them), and the template's additions; replica identity,
+    access method, tablespace and persistence as CREATE TABLE ... PARTITION BY leaves them (defaults)."""
+    policy = conversion.policy
+    read = inherit_job.read(conversion.database, source.oid, policy.template_table, policy.tablespace)
+    return dataclasses.replace(
+        read, table=conversion.names.partitioned, replica_identity="d", identity_index=None, access_method=None,
+        tablespace=policy.tablespace, expected_tablespace=read.expected_tablespace if policy.tablespace else None,
+        unlogged=False)
 
 
 def convert(database, table: TableName, request: ConvertRequest, policy: PartitionPolicy, check_mode: bool = False,

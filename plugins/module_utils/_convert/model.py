@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Grant
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import Relation, parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name
 
@@ -87,14 +88,6 @@ class ForeignKey:
     deferrable: bool = False
     deferred: bool = False
     table_is_partitioned: bool = False
-
-
-@dataclass(frozen=True)
-class Grant:
-    grantee: Optional[str]  # None is PUBLIC
-    privilege: str
-    grantable: bool = False
-    column: Optional[str] = None
 
 
 @dataclass(frozen=True)

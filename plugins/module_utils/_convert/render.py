@@ -11,7 +11,6 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model 
     MIRROR_TRIGGER,
     TRUNCATE_TRIGGER,
     ForeignKey,
-    Grant,
     Index,
     Names,
     OwnedSequence,
@@ -61,17 +60,6 @@ def create_partitioned(names: Names, source: SourceTable, strategy: str, column:
     return sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL) PARTITION BY {} ({})").format(
         sql.Identifier(names.schema, names.partitioned), sql.Identifier(source.schema, source.name),
         sql.SQL(strategy.upper()), sql.Identifier(column))
-
-
-def change_owner(schema: str, table: str, owner: str) -> sql.Composable:
-    return sql.SQL("ALTER TABLE {} OWNER TO {}").format(sql.Identifier(schema, table), sql.Identifier(owner))
-
-
-def grant(schema: str, table: str, item: Grant) -> sql.Composable:
-    statement = sql.SQL("GRANT {}{} ON TABLE {} TO {}").format(
-        sql.SQL(item.privilege), sql.SQL(" ({})").format(sql.Identifier(item.column)) if item.column else sql.SQL(""),
-        sql.Identifier(schema, table), sql.Identifier(item.grantee) if item.grantee else sql.SQL("PUBLIC"))
-    return sql.SQL("{} WITH GRANT OPTION").format(statement) if item.grantable else statement
 
 
 def foreign_key(fk: ForeignKey, ref_schema: str, ref_table: str, not_valid: bool = False) -> sql.Composable:

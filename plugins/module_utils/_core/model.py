@@ -183,6 +183,8 @@ class PartitionPolicy:
     drain_pause: float = 0.0
     gaps: str = "report"  # fill: missing partitions between existing ones are created
     list_new_values: str = "ignore"  # create: a LIST partition for every value found in the default partition
+    template_table: Optional[TableName] = None  # whose indexes, storage parameters and grants partitions also get
+    inherit: str = "new"  # new: partitions get what the parent carries when created; enforce: existing ones too
 
 
 @dataclass(frozen=True)

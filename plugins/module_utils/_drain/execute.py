@@ -10,22 +10,26 @@ import time
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import ExecutionError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Inheritance
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import CreatePartition, TableState
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver import DatabaseError, sqlstate
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import in_transaction_with_retries
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.render import drop_constraint
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain import render
+from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import plan as inherit_plan
+from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import render as inherit_render
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import render as partition_render
 
 CHECK_VIOLATION = "23514"
 
 
 class Runner(object):
-    """The settings every step shares, and the statements it ran (check mode records them instead)."""
+    """The settings every step shares, and the statements it ran (check mode records them instead). `inheritance`
+    (_inherit.job.read) is what every partition created gets from the parent and the template."""
 
-    def __init__(self, database, state: TableState, lock_timeout: str, retries: int, check_mode: bool,
-                 pause: float = 0.0, sleep: Callable[[float], Any] = time.sleep) -> None:
-        self.database, self.state = database, state
+    def __init__(self, database, state: TableState, inheritance: Inheritance, lock_timeout: str, retries: int,
+                 check_mode: bool, pause: float = 0.0, sleep: Callable[[float], Any] = time.sleep) -> None:
+        self.database, self.state, self.inheritance = database, state, inheritance
         self.lock_timeout, self.retries, self.check_mode = lock_timeout, retries, check_mode
         self.pause, self.sleep = pause, sleep
 
@@ -54,11 +58,18 @@ class Runner(object):
         self.database.record(statements)
         return rows
 
-    def create(self, action: CreatePartition, marker: str, tablespace: Optional[str]) -> None:
-        """The partition's table, with a CHECK matching its bounds (ATTACH then skips scanning it), marked as being
-        filled, so that a run killed from here on is finished by the next."""
-        self.transaction([partition_render.create_like(self.state, action, tablespace),
-                          partition_render.add_bounds_check(self.state, action), render.mark(action, marker)],
+    def _inherited(self, action: CreatePartition):
+        """What the partition's creation runs before and after ATTACH to carry what the parent carries."""
+        return inherit_render.new_partition(self.inheritance, inherit_plan.new_partition(
+            self.inheritance, action.schema, action.name), self.database.as_string)
+
+    def create(self, action: CreatePartition, marker: str) -> None:
+        """The partition's table, owned, granted and indexed as the parent's partitions are, with a CHECK matching
+        its bounds (ATTACH then skips scanning it), marked as being filled, so that a run killed from here on is
+        finished by the next."""
+        before_attach = self._inherited(action)[0]
+        self.transaction([inherit_render.create_like(self.inheritance, action.schema, action.name)] + before_attach
+                         + [partition_render.add_bounds_check(self.state, action), render.mark(action, marker)],
                          action, "creating the partition to drain into")
 
     def move(self, action: CreatePartition, chunks: Iterable[int], blocks: int,
@@ -81,9 +92,9 @@ class Runner(object):
         transaction, writers through the parent waiting for it (ATTACH's scan of the default partition is short)."""
         move = render.move_chunk(self.state, action, None, None)
         return self.transaction([partition_render.lock_out_writers(self.state), move,
-                                 partition_render.attach(self.state, action),
-                                 drop_constraint(action.schema, action.name, partition_render.BOUNDS_CHECK),
-                                 render.mark(action, None)], action, "attaching", counted=move) or 0
+                                 partition_render.attach(self.state, action)] + self._inherited(action)[1]
+                                + [drop_constraint(action.schema, action.name, partition_render.BOUNDS_CHECK),
+                                   render.mark(action, None)], action, "attaching", counted=move) or 0
 
     def prove_empty(self, action: CreatePartition) -> bool:
         """A large default partition: a NOT VALID constraint keeping the range out of it, validated without
@@ -103,8 +114,8 @@ class Runner(object):
 
     def attach_proved(self, action: CreatePartition) -> None:
         default = self.state.default_partition
-        self.transaction([partition_render.attach(self.state, action),
-                          drop_constraint(action.schema, action.name, partition_render.BOUNDS_CHECK),
+        self.transaction([partition_render.attach(self.state, action)] + self._inherited(action)[1]
+                         + [drop_constraint(action.schema, action.name, partition_render.BOUNDS_CHECK),
                           drop_constraint(default.schema, default.name, render.EXCLUSION),
                           render.mark(action, None)], action, "attaching")
 

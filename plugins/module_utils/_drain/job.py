@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.bounds import parse_value
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Inheritance
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     CreatePartition,
     ListBounds,
@@ -124,11 +125,13 @@ def live_bounds(state: TableState, actions: Sequence[CreatePartition], reference
             and on_key_axis(a.bounds.upper, state.key_type) > point}
 
 
-def drain(database, state: TableState, policy: PartitionPolicy, live: set, check_mode: bool, lock_timeout: str,
-          retries: int, progress: Optional[Callable[[str, int, bool], None]] = None) -> DrainResult:
+def drain(database, state: TableState, policy: PartitionPolicy, inheritance: Inheritance, live: set,
+          check_mode: bool, lock_timeout: str, retries: int,
+          progress: Optional[Callable[[str, int, bool], None]] = None) -> DrainResult:
     """Empty the default partition of `state` of the rows a partition can take, except those of the `live` ranges
-    (see live_bounds). Each partition is filled chunk by chunk in short transactions, then attached. progress(name,
-    rows moved so far, whether the partition is attached) is called after each batch."""
+    (see live_bounds), into partitions that carry what `inheritance` (_inherit.job.read) says. Each partition is
+    filled chunk by chunk in short transactions, then attached. progress(name, rows moved so far, whether the
+    partition is attached) is called after each batch."""
     result = DrainResult()
     if state.default_partition is None:
         return result
@@ -142,14 +145,14 @@ def drain(database, state: TableState, policy: PartitionPolicy, live: set, check
     adopted = _adopted(state, catalog.marked_tables(database, state))
     planned = drain_plan.plan_drain(state, wanted, adopted, _merged(left), policy.drain_max_partitions, blocks)
     result.left = [{"reason": why, "rows": rows} for why, rows in planned.left]
-    runner = Runner(database, state, lock_timeout, retries, check_mode, policy.drain_pause)
+    runner = Runner(database, state, inheritance, lock_timeout, retries, check_mode, policy.drain_pause)
     runner.drop_left_constraints([] if check_mode else catalog.left_constraints(database, state))
     small = pages * BLOCK_BYTES <= DEFAULT_SCAN_LIMIT_BYTES or grid is None
     parent = "%s.%s" % (state.schema, state.name)
     for target in planned.targets:
         action = target.action
         if not target.adopted:
-            runner.create(action, drain_plan.marker(action, parent), policy.tablespace)
+            runner.create(action, drain_plan.marker(action, parent))
             result.created.append(action.name)
         report = progress or (lambda name, rows, done: None)
         moved = runner.move(action, target.chunks, blocks, lambda rows: report(action.name, rows, False))

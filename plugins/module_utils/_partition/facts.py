@@ -140,12 +140,13 @@ def brin_facts(index: Any) -> dict:
 
 
 def table_facts(state: TableState, reference: Any, default_rows: Optional[int], brin_indexes: Sequence[Any],
-                health: Optional[tuple] = None) -> dict:
+                health: Optional[tuple] = None, drift: Optional[dict] = None) -> dict:
     """Everything postgres_partition_info says about one partition set, ready for exit_json.
 
     `reference` comes from reference_for; `default_rows` is the exact row count of the default partition (None
     when the set has none); `brin_indexes` are the indexes _brin.catalog.brin_indexes found for this set; `health`,
-    when read, is what catalog.table_health found for it: (parent analyzed, when, {(schema, partition): [indexes]}).
+    when read, is what catalog.table_health found for it: (parent analyzed, when, {(schema, partition): [indexes]});
+    `drift`, read with it, is what _inherit.job.drift found: {(schema, partition): [drift facts]}.
     """
     missing = health[2] if health else {}
     partitions = []
@@ -154,6 +155,8 @@ def table_facts(state: TableState, reference: Any, default_rows: Optional[int], 
                      rows_estimate=partition.rows_estimate)
         if health is not None:
             facts["missing_indexes"] = missing.get((partition.schema, partition.name), [])
+        if drift is not None:
+            facts["drift"] = drift.get((partition.schema, partition.name), [])
         partitions.append(facts)
     facts = {
         "strategy": state.strategy,

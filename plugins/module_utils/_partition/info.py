@@ -12,15 +12,18 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import jsonable
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog as db_catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.job import rows_by_target
+from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import job as inherit_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.facts import reference_for, table_facts
 
 
 def read_facts(database, names: Sequence[TableName], reference_time: Any, grid: Optional[PartitionPolicy] = None,
-               with_sizes: bool = True, with_health: bool = True) -> dict:
+               with_sizes: bool = True, with_health: bool = True, template: Optional[TableName] = None,
+               tablespace: Optional[str] = None) -> dict:
     """The module's result: every named table (all partitioned tables when none is named), read with SELECTs.
 
-    with_health adds what the fleet report judges (parent analyzed, partitions lacking the parent's indexes, the
+    with_health adds what the fleet report judges (parent analyzed, partitions lacking the parent's indexes, how
+    each partition drifted from what the parent, the template table and the tablespace option give it, the
     settings); the runner, which records runway and default rows only, leaves it out. `grid` (a policy with an
     interval, epoch and timezone) says where the default partition's rows of RANGE sets would go.
     """
@@ -42,8 +45,10 @@ def read_facts(database, names: Sequence[TableName], reference_time: Any, grid: 
     for qualified, state in states.items():
         default = state.default_partition
         default_rows = db_catalog.count_rows(database, default.schema, default.name) if default else None
+        drift = inherit_job.drift(database, state.oid, inherit_job.read(
+            database, state.oid, template, tablespace, for_ddl=False)) if with_health else None
         tables[qualified] = table_facts(state, references[qualified], default_rows, brin[state.oid],
-                                        health.get(state.oid))
+                                        health.get(state.oid), drift)
         if default_rows:
             by_target = rows_by_target(database, state, grid)
             if by_target:

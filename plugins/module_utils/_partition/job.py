@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Inheritance
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     CreatePartition,
     Partition,
@@ -30,6 +31,8 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
     acquire_table_lock,
     release_table_lock,
 )
+from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import job as inherit_job
+from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import plan as inherit_plan
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import (
     catalog,
     execute,
@@ -46,22 +49,24 @@ class CreationResult:
 
 
 def create_partitions(database, state: TableState, actions: Sequence[CreatePartition], check_mode: bool,
-                      lock_timeout: str, retries: int, tablespace: Optional[str] = None) -> CreationResult:
-    """Create each planned partition in its own transaction; a failure leaves earlier ones created. The statements
-    (run, or in check mode that would run) go to database.queries."""
+                      lock_timeout: str, retries: int, inheritance: Inheritance) -> CreationResult:
+    """Create each planned partition in its own transaction, with what `inheritance` (_inherit.job.read) says it
+    inherits; a failure leaves earlier ones created. The statements (run, or in check mode that would run) go to
+    database.queries."""
     plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema,
                                                                    [action.name for action in actions]))
     result = CreationResult()
     for action in actions:
         rows, default_bytes = catalog.rows_to_move_and_default_size(database, state, action)
         creation = plan.creation_for(state, action, rows, default_bytes)
-        statements = render.creation_statements(state, creation, tablespace)
+        inherited = inherit_plan.new_partition(inheritance, action.schema, action.name)
+        statements = render.creation_statements(state, creation, inheritance, inherited, database.as_string)
         if not check_mode:
             if creation.proves_absent and not execute.prove_absent(database, state, action, statements,
                                                                    lock_timeout, retries):
                 # Rows of the range arrived in the default partition meanwhile: they are moved instead.
                 statements = render.creation_statements(state, plan.creation_for(state, action, 1, default_bytes),
-                                                        tablespace)
+                                                        inheritance, inherited, database.as_string)
             moved = execute.create(database, state, action, statements, lock_timeout, retries)
             rows = moved if moved is not None else rows
         result.created.append(action.name)
@@ -82,11 +87,11 @@ def _drains(policy: PartitionPolicy) -> bool:
     return policy.default_rows == "drain" or policy.list_new_values == "create"
 
 
-def _drain(database, state, policy, first_plan, check_mode, lock_timeout, retries, progress, result):
+def _drain(database, state, policy, inheritance, first_plan, check_mode, lock_timeout, retries, progress, result):
     """Drain the default partition (before the window's partitions are created, which then have no rows to move);
     the result says what moved where and what stays."""
     live = drain_job.live_bounds(state, first_plan.actions, first_plan.reference)
-    drained = drain_job.drain(database, state, policy, live, check_mode, lock_timeout, retries, progress)
+    drained = drain_job.drain(database, state, policy, inheritance, live, check_mode, lock_timeout, retries, progress)
     result.update(drained=drained.drained, left_in_default=drained.left)
     result["created"] += drained.created
     result["moved_rows"] += drained.rows
@@ -101,8 +106,9 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
     else None: the runner takes its status facts from that state instead of reading the catalog again."""
     db_catalog.prepare_session(database)
     state = db_catalog.read_table(database, table)
-    result = {"changed": False, "created": [], "moved_rows": 0, "queries": [], "strategy": state.strategy,
-              "key": state.key, "key_type": state.key_type, "table": "%s.%s" % (state.schema, state.name)}
+    result = {"changed": False, "created": [], "repaired": [], "moved_rows": 0, "queries": [],
+              "strategy": state.strategy, "key": state.key, "key_type": state.key_type,
+              "table": "%s.%s" % (state.schema, state.name)}
     if state.in_recovery:
         return _finish(result, state, state.partitions, skipped_reason=standby_reason()), state
     if state.strategy == "list":
@@ -110,17 +116,25 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
             database, state, plan_values.list_values(policy)))
     first_plan = plan.plan(state, policy)
     result["reference"] = jsonable(first_plan.reference)
-    if not first_plan.actions and not (_drains(policy) and state.default_partition is not None):
+    enforce = policy.inherit == "enforce"
+    drains = _drains(policy) and state.default_partition is not None
+    if not first_plan.actions and not drains and not enforce:
+        return _finish(result, state, state.partitions), state
+    inheritance = inherit_job.read(database, state.oid, policy.template_table, policy.tablespace)
+    repairs = inherit_job.repairs(database, state.oid, inheritance) if enforce else []
+    if not first_plan.actions and not drains and not repairs:
         return _finish(result, state, state.partitions), state
     if check_mode:
-        drained = _drain(database, state, policy, first_plan, True, lock_timeout, retries, progress, result) \
-            if _drains(policy) else None
+        drained = _drain(database, state, policy, inheritance, first_plan, True, lock_timeout, retries, progress,
+                         result) if drains else None
         taken = {entry["partition"] for entry in drained.drained} if drained else set()
         actions = [a for a in first_plan.actions if a.name not in taken]
-        created = create_partitions(database, state, actions, True, lock_timeout, retries, policy.tablespace)
+        created = create_partitions(database, state, actions, True, lock_timeout, retries, inheritance)
+        repaired = inherit_job.apply(database, repairs, True, lock_timeout, retries)
         planned = tuple(Partition(a.schema, a.name, a.bounds, is_default=a.is_default) for a in actions) + tuple(
             Partition(state.schema, t, None) for t in (drained.created if drained else ()))
-        result.update(changed=bool(result["created"] or created.created), created=result["created"] + created.created,
+        result.update(changed=bool(result["created"] or created.created or repaired),
+                      created=result["created"] + created.created, repaired=repaired,
                       moved_rows=result["moved_rows"] + created.moved_rows, queries=list(database.queries))
         return _finish(result, state, state.partitions + planned), state
     if not acquire_table_lock(database, state.oid, run_lock_wait):
@@ -128,20 +142,26 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
             "maintenance", result["table"], run_lock_wait)), None
     try:
         state = db_catalog.read_table(database, table)
-        if _drains(policy):
-            _drain(database, state, policy, plan.plan(state, policy), False, lock_timeout, retries, progress, result)
+        if drains:
+            _drain(database, state, policy, inheritance, plan.plan(state, policy), False, lock_timeout, retries,
+                   progress, result)
             state = db_catalog.read_table(database, table)
         created = create_partitions(database, state, plan.plan(state, policy).actions, False, lock_timeout, retries,
-                                    policy.tablespace)
+                                    inheritance)
+        # Read again under the lock: another run may have repaired them meanwhile.
+        repairs = inherit_job.repairs(database, state.oid, inheritance) if enforce else []
+        repaired = inherit_job.apply(database, repairs, False, lock_timeout, retries)
     except PgfleetError as exc:
         result.update(changed=bool(database.queries), queries=list(database.queries))
         exc.partial_result = result
         raise
     finally:
         release_table_lock(database, state.oid)
-    result.update(changed=bool(result["created"] or created.created), created=result["created"] + created.created,
+    result.update(changed=bool(result["created"] or created.created or repaired),
+                  created=result["created"] + created.created, repaired=repaired,
                   moved_rows=result["moved_rows"] + created.moved_rows, queries=list(database.queries))
-    if not result["created"] and not result.get("drained"):  # another run made them while this one waited
+    # Only repairs, or another run made the partitions while this one waited for the lock.
+    if not result["created"] and not result.get("drained"):
         return _finish(result, state, state.partitions), state
     after = db_catalog.read_table(database, table, with_max_key=False)
     return _finish(result, state, after.partitions), None

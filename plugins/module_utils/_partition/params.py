@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import parse_retention
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import INHERIT_MODES
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy, parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME, check_template_text
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.plan import (
@@ -42,7 +43,7 @@ def policy_from_params(params: dict) -> PartitionPolicy:
     check_template_text(params.get("name_template"))
     modes = {}
     for option, choices in (("default_rows", DEFAULT_ROWS_MODES), ("gaps", GAPS_MODES),
-                            ("list_new_values", LIST_NEW_VALUES_MODES)):
+                            ("list_new_values", LIST_NEW_VALUES_MODES), ("inherit", INHERIT_MODES)):
         value = params.get(option) or choices[0]
         if value not in choices:
             raise PlanError("%s must be one of %s, not %r" % (option, ", ".join(choices), value))
@@ -53,6 +54,7 @@ def policy_from_params(params: dict) -> PartitionPolicy:
     pause = params.get("drain_pause") or 0
     if isinstance(pause, bool) or not isinstance(pause, (int, float)) or pause < 0:
         raise PlanError("drain_pause must be a number of seconds, 0 or more, not %r" % (pause,))
+    template = params.get("template_table")
     return PartitionPolicy(
         drain_max_partitions=params.get("drain_max_partitions") or 120,
         drain_batch_rows=params.get("drain_batch_rows") or 10000, drain_pause=float(pause), **modes,
@@ -62,4 +64,5 @@ def policy_from_params(params: dict) -> PartitionPolicy:
         default_partition=bool(params.get("default_partition")), list_partitions=params.get("list_partitions"),
         hash_modulus=params.get("hash_modulus"), tablespace=params.get("tablespace"),
         retention=parse_retention(params["retention"]) if params.get("retention") is not None else None,
+        template_table=parse_table_name(template, "template_table") if template is not None else None,
     )

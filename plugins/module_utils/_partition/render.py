@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, List, Sequence
 
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Inheritance, Repair
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     INTEGER_KEY_TYPES,
     TIME_KEY_TYPES,
@@ -18,6 +19,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver import sql
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.render import drop_constraint, qualified
+from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import render as inherit_render
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan import Creation
 
 BOUNDS_CHECK = "pgfleet_bounds"
@@ -79,14 +81,6 @@ def membership(state: TableState, action: CreatePartition) -> sql.Composable:
     return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
 
 
-def create_like(state: TableState, action: CreatePartition, tablespace: Optional[str] = None) -> sql.Composable:
-    statement = sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING IDENTITY)").format(
-        qualified(action.schema, action.name), qualified(state.schema, state.name))
-    if tablespace:
-        statement = sql.SQL("{} TABLESPACE {}").format(statement, sql.Identifier(tablespace))
-    return statement
-
-
 def add_bounds_check(state: TableState, action: CreatePartition) -> sql.Composable:
     return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
         qualified(action.schema, action.name), sql.Identifier(BOUNDS_CHECK), membership(state, action))
@@ -139,8 +133,11 @@ def lock_out_writers(state: TableState) -> sql.Composable:
     return sql.SQL("LOCK TABLE ONLY {} IN SHARE MODE").format(qualified(state.schema, state.name))
 
 
-def creation_statements(state: TableState, creation: Creation, tablespace: Optional[str] = None) -> CreationStatements:
-    """The statements that create, fill and attach one partition as `creation` says.
+def creation_statements(state: TableState, creation: Creation, inheritance: Inheritance, inherited: Repair,
+                        as_string: Callable[[Any], str]) -> CreationStatements:
+    """The statements that create, fill and attach one partition as `creation` says, giving it in the same
+    transaction what the parent (and template) carry: `inherited` (_inherit.plan.new_partition) of `inheritance`.
+    `as_string` quotes as the connection does.
 
     Moving rows first locks the parent against writers (SHARE, which readers pass): a row a writer added to the
     default partition after the move's snapshot would make ATTACH fail. Writers then wait for this transaction before
@@ -151,13 +148,16 @@ def creation_statements(state: TableState, creation: Creation, tablespace: Optio
     statements = CreationStatements()
     if creation.moves_rows:
         statements.main.append(lock_out_writers(state))
-    statements.main.append(create_like(state, action, tablespace))
+    before_attach, after_attach = inherit_render.new_partition(inheritance, inherited, as_string)
+    statements.main.append(inherit_render.create_like(inheritance, action.schema, action.name))
+    statements.main += before_attach
     if creation.bounds_checked:
         statements.main.append(add_bounds_check(state, action))
     if creation.moves_rows:
         statements.move = move_rows(state, action)
         statements.main.append(statements.move)
     statements.main.append(attach(state, action))
+    statements.main += after_attach
     if creation.bounds_checked:
         statements.main.append(drop_constraint(action.schema, action.name, BOUNDS_CHECK))
     if creation.proves_absent:

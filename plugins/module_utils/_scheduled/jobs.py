@@ -76,7 +76,7 @@ def summarize(job: str, result: Optional[dict]) -> Tuple[str, str]:
     if result.get("skipped_reason"):
         return "SKIPPED", result["skipped_reason"]
     details = []
-    for key in ("created", "dropped", "detached"):
+    for key in ("created", "repaired", "dropped", "detached"):
         if result.get(key):
             details.append("%s %d (%s)" % (key, len(result[key]), ", ".join(result[key])))
     if result.get("moved_rows"):

@@ -18,6 +18,7 @@ OK, WARNING, CRITICAL = "ok", "warning", "critical"
 RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
 UTC = dt.timezone.utc
 UNBOUNDED = ("MINVALUE", "MAXVALUE")
+DRIFT_SHOWN = 5  # partitions named in a drift finding; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def _judge_facts(facts: dict, settings: dict, thresholds: Thresholds) -> List[Fi
         limit = thresholds.default_rows_critical
         state = CRITICAL if limit is not None and rows >= limit else WARNING
         findings.append(Finding(state, "%s rows in the default partition" % format(rows, ",")))
-    # The three below need fields postgres_partition_info may not return yet; they are judged when present.
+    # The four below need fields postgres_partition_info may not return yet; they are judged when present.
     if str(settings.get("enable_partition_pruning", "on")).lower() in ("off", "false", "0"):
         findings.append(Finding(WARNING, "enable_partition_pruning is off: every query scans every partition"))
     # An empty set loses nothing without statistics; one whose partitions hold rows plans blind across them.
@@ -217,6 +218,13 @@ def _judge_facts(facts: dict, settings: dict, thresholds: Thresholds) -> List[Fi
                for partition in facts.get("partitions") or [] if partition.get("missing_indexes")]
     if lacking:
         findings.append(Finding(WARNING, "partitions without the parent's indexes: %s" % "; ".join(lacking)))
+    drifted = ["%s (%s)" % (partition["name"], ", ".join(item["kind"].replace("_", " ") for item in partition["drift"]))
+               for partition in facts.get("partitions") or [] if partition.get("drift")]
+    if drifted:
+        shown = "; ".join(drifted[:DRIFT_SHOWN]) + ("; and %d more" % (len(drifted) - DRIFT_SHOWN)
+                                                   if len(drifted) > DRIFT_SHOWN else "")
+        findings.append(Finding(WARNING, "partitions that differ from what the parent gives them (postgres_partition "
+                                         "with inherit: enforce repairs all but a tablespace): %s" % shown))
     return findings
 
 

@@ -144,6 +144,22 @@ def test_a_partition_missing_a_parent_index_is_named():
     assert findings(rows) == [(WARNING, ["partitions without the parent's indexes: events_-2 (events_created_at_idx)"])]
 
 
+
+@pytest.mark.parametrize("drifted, text", [
+    pytest.param(1, "events_-2 (owner, replica identity)", id="a drifted partition is named with how it drifted"),
+    pytest.param(7, "; ".join("events_%d (owner, replica identity)" % n for n in range(-2, 3)) + "; and 2 more",
+                 id="many drifted partitions are named up to five and counted beyond"),
+])
+def test_partitions_that_drifted_from_the_parent_are_a_warning(drifted, text):
+    table = facts(last=6)
+    for partition in table["partitions"][:drifted]:
+        partition["drift"] = [{"kind": "owner", "expected": "app", "actual": "postgres"},
+                              {"kind": "replica_identity", "expected": "full", "actual": "default"}]
+    rows = judge_host("db1", gathered(("events", table, {})), NOW, Thresholds())
+    assert findings(rows) == [(WARNING, ["partitions that differ from what the parent gives them (postgres_partition "
+                                         "with inherit: enforce repairs all but a tablespace): " + text])]
+
+
 CUTOFF_CASES = [
     ("a month retention steps back calendar months", {"reference": "2026-03-31T10:00:00+00:00"}, "1 month",
      "2026-02-28T10:00:00+00:00"),

@@ -417,10 +417,3 @@ def test_names_stay_within_63_bytes_and_apart():
     names = model.names_for("public", "a" * 63)
     assert all(len(name.encode()) <= 63 for name in (names.partitioned, names.retired, names.forward_function))
     assert len({names.live, names.partitioned, names.retired, names.forward_function, names.backward_function}) == 5
-
-
-def test_grants_keep_columns_public_and_grant_options():
-    assert text(render.grant("public", "t", model.Grant(None, "SELECT"))) == \
-        'GRANT SELECT ON TABLE "public"."t" TO PUBLIC'
-    assert text(render.grant("public", "t", model.Grant("app", "UPDATE", True, "notes"))) == \
-        'GRANT UPDATE ("notes") ON TABLE "public"."t" TO "app" WITH GRANT OPTION'
