@@ -175,6 +175,37 @@ def test_partitions_the_module_creates_carry_what_the_parent_and_template_give(p
         pg.sql("INSERT INTO events_2025_04 (id, at) VALUES (7, '2025-04-02 00:00+00'), (7, '2025-04-03 00:00+00')")
 
 
+# A partition's whole definition, its own name left out: columns (type, NOT NULL, default, storage, statistics
+# target), constraints, indexes, and what CARRIED reads.
+SHAPE = """
+SELECT ARRAY(SELECT concat_ws(' ', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull::text,
+                              pg_get_expr(d.adbin, d.adrelid), a.attstorage::text, a.attstattarget::text)
+             FROM pg_attribute a LEFT JOIN pg_attrdef d ON (d.adrelid, d.adnum) = (a.attrelid, a.attnum)
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+       ARRAY(SELECT concat_ws(' ', x.contype, pg_get_constraintdef(x.oid)) FROM pg_constraint x
+             WHERE x.conrelid = c.oid ORDER BY 1),
+       ARRAY(SELECT replace(pg_get_indexdef(i.indexrelid), c.relname, '<partition>') FROM pg_index i
+             WHERE i.indrelid = c.oid ORDER BY 1)
+FROM pg_class c WHERE c.oid = %s::regclass
+"""
+
+
+def test_partitions_made_in_place_on_a_new_set_equal_those_attached_to_a_live_one(pg, module_runner, events):
+    pg.sql("ALTER TABLE events ALTER COLUMN note SET DEFAULT 'none', "
+           "ADD CONSTRAINT events_amount_positive CHECK (amount > 0)")
+    made_in_place = module_runner(MODULE, pg.params(**POLICY))
+    assert made_in_place["created"] == NEW
+    assert not any("ATTACH PARTITION" in query for query in made_in_place["queries"])
+    attached = module_runner(MODULE, pg.params(**dict(POLICY, premake=4)))
+    assert attached["created"] == ["events_2025_06", "events_2025_07"]
+    assert sum("ATTACH PARTITION" in query for query in attached["queries"]) == 2
+    in_place, lock_light = (pg.sql(SHAPE, (name,))[0] for name in ("events_2025_05", "events_2025_06"))
+    assert in_place == lock_light
+    assert any(column.startswith("note text false 'none'::text x") for column in in_place[0])
+    assert "c CHECK ((amount > 0))" in in_place[1]
+    assert carried(pg, "events_2025_05") == carried(pg, "events_2025_06") == expected_of_parent(pg)
+
+
 def test_partitions_the_installed_runner_creates_connected_as_postgres_carry_the_same(pg, tmp_path, events):
     config = write_config(tmp_path, pg, [dict(db=pg.name, **POLICY)])
     before = catalog_snapshot(pg)

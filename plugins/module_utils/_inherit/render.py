@@ -35,9 +35,19 @@ def create_like(inheritance: Inheritance, schema: str, name: str) -> sql.Composa
     statistics (LIKE ... INCLUDING ALL; identity columns belong to the parent), and what LIKE does not copy but a
     partition created by PARTITION OF would have: persistence, access method, tablespace; plus the template's
     storage parameters."""
-    statement = sql.SQL("CREATE {}TABLE {} (LIKE {} INCLUDING ALL EXCLUDING IDENTITY)").format(
+    return _storage(inheritance, sql.SQL("CREATE {}TABLE {} (LIKE {} INCLUDING ALL EXCLUDING IDENTITY)").format(
         sql.SQL("UNLOGGED " if inheritance.unlogged else ""), qualified(schema, name),
-        qualified(inheritance.schema, inheritance.table))
+        qualified(inheritance.schema, inheritance.table)))
+
+
+def create_attached(inheritance: Inheritance, schema: str, name: str, bounds: sql.Composable) -> sql.Composable:
+    """The new partition created attached (PARTITION OF ... `bounds`), with the storage create_like gives it."""
+    return _storage(inheritance, sql.SQL("CREATE {}TABLE {} PARTITION OF {} {}").format(
+        sql.SQL("UNLOGGED " if inheritance.unlogged else ""), qualified(schema, name),
+        qualified(inheritance.schema, inheritance.table), bounds))
+
+
+def _storage(inheritance: Inheritance, statement: sql.Composable) -> sql.Composable:
     if inheritance.access_method:
         statement = sql.SQL("{} USING {}").format(statement, sql.Identifier(inheritance.access_method))
     if inheritance.reloptions:

@@ -26,7 +26,6 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results i
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog as db_catalog
-from ansible_collections.pgfleet.partitions.plugins.module_utils._drain import job as drain_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking import (
     acquire_table_lock,
     release_table_lock,
@@ -56,6 +55,20 @@ def create_partitions(database, state: TableState, actions: Sequence[CreateParti
     plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema,
                                                                    [action.name for action in actions]))
     result = CreationResult()
+    if state.default_partition is None:
+        # No rows to move, nothing to measure: the creations run in batches.
+        for batch in plan.batches(state, [plan.creation_for(state, action, 0, 0) for action in actions]):
+            statements = [render.creation_statements(
+                state, creation, inheritance, inherit_plan.new_partition(inheritance, creation.action.schema,
+                                                                         creation.action.name),
+                database.as_string) for creation in batch]
+            if not check_mode:
+                execute.create_together(database, state, [creation.action for creation in batch], statements,
+                                        lock_timeout, retries)
+            for creation, each in zip(batch, statements):
+                result.created.append(creation.action.name)
+                database.record(each.all)
+        return result
     for action in actions:
         rows, default_bytes = catalog.rows_to_move_and_default_size(database, state, action)
         creation = plan.creation_for(state, action, rows, default_bytes)
@@ -90,6 +103,8 @@ def _drains(policy: PartitionPolicy) -> bool:
 def _drain(database, state, policy, inheritance, first_plan, check_mode, lock_timeout, retries, progress, result):
     """Drain the default partition (before the window's partitions are created, which then have no rows to move);
     the result says what moved where and what stays."""
+    # Imported here: only policies that drain the default partition need it, and a no-op pass starts faster.
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._drain import job as drain_job
     live = drain_job.live_bounds(state, first_plan.actions, first_plan.reference)
     drained = drain_job.drain(database, state, policy, inheritance, live, check_mode, lock_timeout, retries, progress)
     result.update(drained=drained.drained, left_in_default=drained.left)

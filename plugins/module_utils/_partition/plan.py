@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence, Tuple, Union
+from typing import Any, Iterable, List, Sequence, Tuple, Union
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
@@ -33,6 +33,13 @@ DEFAULT_SUFFIX = "default"
 # Attaching next to a default partition scans it under ACCESS EXCLUSIVE unless a constraint proves the new
 # range absent. Below this size the scan is shorter than the extra transactions that avoid it.
 DEFAULT_SCAN_LIMIT_BYTES = 8 * 1024 * 1024
+# Creations sharing one transaction (one message to the server) where that slows nobody down. With no default
+# partition, ATTACH scans nothing but its own new table, and the lock it keeps on the parent until COMMIT (SHARE
+# UPDATE EXCLUSIVE) lets readers and writers pass; the batch is kept small because that lock still waits for, and
+# holds off, VACUUM, ANALYZE and other DDL on the parent. A set with no partitions at all holds no rows anyone can
+# read or write: its batches are larger and made with PARTITION OF.
+LIVE_BATCH = 20
+NEW_SET_BATCH = 250
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class Creation:
-    """How one planned partition is created: always as a table of its own that is then attached.
+    """How one planned partition is created: as a table of its own that is then attached, except on a set with no
+    partition at all (in_place).
 
     moves_rows: rows of the default partition that belong in it move in the same transaction (a CHECK matching
     its bounds lets ATTACH skip scanning them). proves_absent: a large default partition holding none of its rows
@@ -55,6 +63,7 @@ class Creation:
     action: CreatePartition
     moves_rows: bool = False
     proves_absent: bool = False
+    in_place: bool = False  # created attached (CREATE TABLE ... PARTITION OF), on a set with no partition yet
 
     @property
     def bounds_checked(self) -> bool:
@@ -64,11 +73,22 @@ class Creation:
 def creation_for(state: TableState, action: CreatePartition, rows_to_move: int, default_bytes: int) -> Creation:
     """How to create `action`'s partition, from the rows of the default partition it would take and that
     partition's size (both 0 when the set has no default partition)."""
+    if not state.partitions:
+        return Creation(action, in_place=True)
     if state.default_partition is None or action.is_default:
         return Creation(action)
     if rows_to_move:
         return Creation(action, moves_rows=True)
     return Creation(action, proves_absent=default_bytes > DEFAULT_SCAN_LIMIT_BYTES)
+
+
+def batches(state: TableState, creations: Sequence[Creation]) -> List[Tuple[Creation, ...]]:
+    """The creations grouped into the transactions they run in, in their order. Next to a default partition each
+    one is alone: its ATTACH scans (or has proved absent) the default's rows under lock, and a shorter lock wins."""
+    if state.default_partition is not None:
+        return [(creation,) for creation in creations]
+    size = NEW_SET_BATCH if not state.partitions else LIVE_BATCH
+    return [tuple(creations[start:start + size]) for start in range(0, len(creations), size)]
 
 
 def refuse_taken_names(state: TableState, actions: Sequence[CreatePartition], taken: Iterable[str]) -> None:

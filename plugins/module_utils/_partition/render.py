@@ -149,6 +149,11 @@ def creation_statements(state: TableState, creation: Creation, inheritance: Inhe
     if creation.moves_rows:
         statements.main.append(lock_out_writers(state))
     before_attach, after_attach = inherit_render.new_partition(inheritance, inherited, as_string)
+    if creation.in_place:
+        statements.main.append(inherit_render.create_attached(inheritance, action.schema, action.name,
+                                                              bound_spec(action)))
+        statements.main += before_attach + after_attach
+        return statements
     statements.main.append(inherit_render.create_like(inheritance, action.schema, action.name))
     statements.main += before_attach
     if creation.bounds_checked:
