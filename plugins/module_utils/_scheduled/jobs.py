@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Tuple
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._backup import job as backup_job
-from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.job import refresh_brin
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     TIME_KEY_TYPES,
     TableState,
@@ -22,9 +20,10 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.fact
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job import ensure_partitions_reading
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
-from ansible_collections.pgfleet.partitions.plugins.module_utils._retention import params as retention_params
-from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.job import enforce_retention
 from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.config import connection_params
+
+# The retention, brin and backup jobs are imported when they run: a nightly `run create` pass, most often a no-op,
+# then starts without them (the backup job alone brings subprocess and the dump code, a sixth of the start-up).
 
 
 def create(database, item: dict, config: dict, check_mode: bool,
@@ -38,6 +37,8 @@ def create(database, item: dict, config: dict, check_mode: bool,
 def _retention(database, item, config, check_mode):
     if not item.get("retention"):
         return None
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._retention import params as retention_params
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.job import enforce_retention
     params = dict(item, action=item.get("retention_action", "drop"),
                   backup_dir=config.get("backup_dir") if item.get("backup") else None,
                   pg_dump_path=config.get("pg_dump_path"))
@@ -50,6 +51,7 @@ def _retention(database, item, config, check_mode):
 def _brin(database, item, config, check_mode):
     if not item.get("brin"):
         return None
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._brin.job import refresh_brin
     return refresh_brin(
         database, parse_table_name(item["table"]), mode="summarize",
         recent_partitions=item.get("brin_recent_partitions"), check_mode=check_mode,
@@ -59,6 +61,7 @@ def _brin(database, item, config, check_mode):
 def _backup(database, item, config, check_mode):
     if not item.get("backup") or not config.get("backup_dir"):
         return None
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._backup import job as backup_job
     return backup_job.back_up_closed_partitions(
         database, parse_table_name(item["table"]), config["backup_dir"], connection_params(config, item),
         keep_days=config.get("backup_keep_days", 30), pg_dump_path=config.get("pg_dump_path"), check_mode=check_mode,
