@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import TableState
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain import render
@@ -35,17 +35,32 @@ def pages_and_tuples(database, state: TableState) -> Tuple[int, float]:
     return int(pages or 0), float(tuples or 0)
 
 
-def grouped_rows(database, state: TableState, grid: Any, blocks: int) -> Tuple[List[Group], int, int]:
+# Chunks of blocks one grouping scan of a drain reads: each scan is its own short statement, so grouping a default
+# partition of any size never holds one snapshot (and the xmin horizon of vacuum) for long.
+SCAN_CHUNKS = 32
+
+
+def grouped_rows(database, state: TableState, grid: Any, blocks: int,
+                 pages: Optional[int] = None) -> Tuple[List[Group], int, int]:
     """The default partition's rows as groups (bucket and chunk), and the rows with a NULL key and those outside
-    every range a partition can have."""
+    every range a partition can have. With its size in `pages`, read in scans of SCAN_CHUNKS chunks each (the
+    last one open-ended, for blocks added since), else in one scan."""
+    if pages is None:
+        windows = [(None, None)]
+    else:
+        step = blocks * SCAN_CHUNKS
+        starts = list(range(0, pages, step)) or [0]
+        windows = [(start, start + step) for start in starts[:-1]] + [(starts[-1], None)]
     found, nulls, outside = [], 0, 0
-    for kind, low, high, rows, chunk in database.query(render.groups(state, grid, blocks)):
-        if kind == render.NULL_KEY:
-            nulls += int(rows)
-        elif kind == render.OUTSIDE:
-            outside += int(rows)
-        else:
-            found.append(Group(low, high, int(rows), int(chunk)))
+    for first_block, last_block in windows:
+        for kind, low, high, rows, chunk in database.query(render.groups(state, grid, blocks, first_block,
+                                                                         last_block)):
+            if kind == render.NULL_KEY:
+                nulls += int(rows)
+            elif kind == render.OUTSIDE:
+                outside += int(rows)
+            else:
+                found.append(Group(low, high, int(rows), int(chunk)))
     return found, nulls, outside
 
 

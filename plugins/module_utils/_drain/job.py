@@ -138,7 +138,7 @@ def drain(database, state: TableState, policy: PartitionPolicy, inheritance: Inh
     pages, tuples = catalog.pages_and_tuples(database, state)
     blocks = drain_plan.chunk_blocks(policy.drain_batch_rows, pages, tuples)
     grid = grid_for(state, policy) if state.strategy == "range" else None
-    groups, nulls, outside = catalog.grouped_rows(database, state, grid, blocks)
+    groups, nulls, outside = catalog.grouped_rows(database, state, grid, blocks, pages)
     left = [(drain_plan.NULL_KEY, nulls), (drain_plan.OUTSIDE, outside)]
     wanted = (_range_wanted(state, policy, groups, live, left) if grid is not None
               else _list_wanted(state, policy, groups, left))

@@ -52,9 +52,10 @@ def _key_as_read(state: TableState, grid: Any, key: sql.Composable) -> sql.Compo
     return sql.SQL("{}::text").format(key) if grid is None else key
 
 
-def groups(state: TableState, grid: Any, blocks: int) -> sql.Composable:
-    """One scan of the default partition: per kind (grouped, NULL key, outside), bucket and chunk of `blocks`
-    blocks, the lowest and highest key and the rows."""
+def groups(state: TableState, grid: Any, blocks: int, first_block: Optional[int] = None,
+           last_block: Optional[int] = None) -> sql.Composable:
+    """One scan of the default partition (of its blocks from first_block, before last_block, where given): per kind
+    (grouped, NULL key, outside), bucket and chunk of `blocks` blocks, the lowest and highest key and the rows."""
     default = state.default_partition
     key = sql.Identifier(state.key)
     kind = sql.SQL(
@@ -65,11 +66,21 @@ def groups(state: TableState, grid: Any, blocks: int) -> sql.Composable:
         "SELECT kind, min(key), max(key), count(*), chunk FROM ("
         "SELECT {kind} AS kind, CASE WHEN {kind} = {grouped} THEN {bucket} END AS bucket, "
         "CASE WHEN {kind} = {grouped} THEN {as_read} END AS key, "
-        "(ctid::text::point)[0]::bigint / {blocks} AS chunk FROM {default}) AS rows "
+        "(ctid::text::point)[0]::bigint / {blocks} AS chunk FROM {default} WHERE {window}) AS rows "
         "GROUP BY kind, bucket, chunk ORDER BY kind, chunk"
     ).format(kind=kind, grouped=sql.Literal(GROUPED), bucket=_bucket(state, grid, key),
              as_read=_key_as_read(state, grid, key), blocks=sql.Literal(blocks),
-             default=qualified(default.schema, default.name))
+             default=qualified(default.schema, default.name), window=_blocks(first_block, last_block))
+
+
+def _blocks(first_block: Optional[int], last_block: Optional[int]) -> sql.Composable:
+    """The rows in blocks [first_block, last_block) (a TID range scan reads only those), either end open if None."""
+    window = []
+    if first_block is not None:
+        window.append(sql.SQL("ctid >= {}::tid").format(sql.Literal("(%d,0)" % first_block)))
+    if last_block is not None:
+        window.append(sql.SQL("ctid < {}::tid").format(sql.Literal("(%d,0)" % last_block)))
+    return sql.SQL(" AND ").join(window) if window else sql.SQL("true")
 
 
 def pages_and_tuples(state: TableState) -> sql.Composable:
@@ -89,9 +100,7 @@ def move_chunk(state: TableState, action: CreatePartition, first_block: Optional
     blocks when both are None), moved into the (not yet attached) partition in one statement."""
     default = state.default_partition
     columns = sql.SQL(", ").join(sql.Identifier(column) for column in state.columns)
-    window = sql.SQL("true") if first_block is None else sql.SQL(
-        "ctid >= {}::tid AND ctid < {}::tid").format(sql.Literal("(%d,0)" % first_block),
-                                                     sql.Literal("(%d,0)" % last_block))
+    window = _blocks(first_block, last_block)
     return sql.SQL("WITH moved AS (DELETE FROM {default} WHERE {window} AND {predicate} RETURNING {columns}) "
                    "INSERT INTO {target} ({columns}) SELECT {columns} FROM moved").format(
         default=qualified(default.schema, default.name), window=window, predicate=membership(state, action),
