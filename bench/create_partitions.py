@@ -2,8 +2,10 @@
 
 The same range (995 days back to 4 days ahead) on the same fresh table each time, every contender as the process
 a scheduler or an operator would start:
-- ours: the runner `run create` with premake 4, backfill 995 (one transaction per partition, sent as one message:
-  CREATE TABLE ... LIKE, ATTACH PARTITION, under lock_timeout);
+- ours: the runner `run create` with premake 4, backfill 995 on the empty table: CREATE TABLE ... PARTITION OF in
+  batches, each transaction sent as one message under lock_timeout;
+- ours on a live set: the same run on the table holding one partition (the day before the range) already, so the
+  lock-light path: CREATE TABLE ... LIKE, then ATTACH PARTITION, several per transaction;
 - the floor the issue names: a psql script of 1,000 CREATE TABLE ... PARTITION OF in one transaction;
 - the same script without BEGIN/COMMIT (one transaction per partition), for reference;
 - pg_partman: create_parent(p_start_partition := 995 days back, p_premake := 4), which also makes its default
@@ -21,8 +23,9 @@ NAME = "create_partitions"
 TITLE = "Creating 1,000 daily partitions"
 PARTITIONS = 1000
 PREMAKE = 4
-TARGET_RATIO = 1.5
-CONTENDERS = ("ours", "plain_one_transaction", "plain_autocommit", "partman")
+TARGET_RATIO = 1.3
+LIVE_TARGET_RATIO = 1.8
+CONTENDERS = ("ours", "ours_live", "plain_one_transaction", "plain_autocommit", "partman")
 
 
 def run(bench: Bench, repetitions: int) -> dict:
@@ -42,12 +45,14 @@ def run(bench: Bench, repetitions: int) -> dict:
                f"p_start_partition := '{sets.timestamp(first)}')")
     actions = {
         "ours": lambda: bench.run_runner(policy, "run", "create")[0],
+        "ours_live": lambda: bench.run_runner(policy, "run", "create")[0],
         "plain_one_transaction": lambda: bench.run_psql(db, "-f", str(one_transaction)),
         "plain_autocommit": lambda: bench.run_psql(db, "-f", str(autocommit)),
         "partman": lambda: bench.run_psql(db, "-c", partman),
     }
-    expected = {"ours": PARTITIONS, "plain_one_transaction": PARTITIONS, "plain_autocommit": PARTITIONS,
-                "partman": PARTITIONS + 1}  # pg_partman adds its default partition
+    before_range = first - dt.timedelta(days=1)
+    expected = {"ours": PARTITIONS, "ours_live": PARTITIONS + 1, "plain_one_transaction": PARTITIONS,
+                "plain_autocommit": PARTITIONS, "partman": PARTITIONS + 1}  # pg_partman adds its default partition
     times = {name: [] for name in CONTENDERS}
     round_trips = {name: set() for name in CONTENDERS}
     for repetition in range(repetitions):
@@ -56,6 +61,8 @@ def run(bench: Bench, repetitions: int) -> dict:
         for name in order:
             sets.drop_partman_set(bench, db, "events")
             sets.create_events(bench, db)
+            if name == "ours_live":
+                bench.sql(db, sets.partition_of("events", sets.daily_name("events", before_range), before_range, first))
             with bench.statement_counts(db) as counts:
                 times[name].append(actions[name]())
             round_trips[name].add(counts["round_trips"])
@@ -77,5 +84,9 @@ def run(bench: Bench, repetitions: int) -> dict:
                      "(CREATE TABLE ... PARTITION OF in one transaction)",
              "value": ratios["ours"]["median"], "limit": TARGET_RATIO, "met": ratios["ours"]["median"] <= TARGET_RATIO,
              "ratio": ratios["ours"]},
+            {"text": f"The same {PARTITIONS:,} on a live set (the lock-light path): at most {LIVE_TARGET_RATIO}x "
+                     "the floor",
+             "value": ratios["ours_live"]["median"], "limit": LIVE_TARGET_RATIO,
+             "met": ratios["ours_live"]["median"] <= LIVE_TARGET_RATIO, "ratio": ratios["ours_live"]},
         ],
     }

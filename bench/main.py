@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import ansible_overhead
 from bench import brin_refresh
 from bench import create_partitions
+from bench import drain
 from bench import fleet_report
 from bench import harness
 from bench import noop_maintenance
@@ -26,9 +27,9 @@ from bench import report
 
 BENCHMARKS = {module.NAME: module
               for module in (noop_maintenance, create_partitions, production_impact, brin_refresh, ansible_overhead,
-                             fleet_report)}
+                             fleet_report, drain)}
 REPETITIONS = {noop_maintenance.NAME: 5, create_partitions.NAME: 4, production_impact.NAME: 4,
-               brin_refresh.NAME: 4, ansible_overhead.NAME: 3, fleet_report.NAME: 5}
+               brin_refresh.NAME: 4, ansible_overhead.NAME: 3, fleet_report.NAME: 5, drain.NAME: 1}
 RESULTS = harness.REPO / "bench" / "results"
 
 

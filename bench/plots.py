@@ -87,10 +87,12 @@ def noop_maintenance(result: dict, figure) -> None:
 
 def create_partitions(result: dict, figure) -> None:
     axis = figure.subplots()
-    labels = {"ours": "ours: runner, one transaction per partition", "plain_one_transaction":
+    labels = {"ours": "ours: runner, new set (PARTITION OF)", "ours_live": "ours: runner, live set (LIKE + ATTACH)",
+              "plain_one_transaction":
               "plain SQL, one transaction (the floor)", "plain_autocommit": "plain SQL, one transaction each",
               "partman": "pg_partman create_parent"}
-    colors = {"ours": OURS, "plain_one_transaction": PLAIN, "plain_autocommit": OTHER, "partman": PARTMAN}
+    colors = {"ours": OURS, "ours_live": OURS, "plain_one_transaction": PLAIN, "plain_autocommit": OTHER,
+              "partman": PARTMAN}
     names = list(labels)
     entries = [result["contenders"][name] for name in names]
     _bars(axis, [labels[name] for name in names], entries, [colors[name] for name in names],
@@ -209,9 +211,25 @@ def fleet_report(result: dict, figure) -> None:
     _by_hosts(size_axis, "MB", "size")
 
 
+def drain(result: dict, figure) -> None:
+    time_axis, latency_axis = figure.subplots(1, 2)
+    names = ["ours", "floor", "partman"]
+    labels = {"ours": "ours (drain)", "floor": "floor (SQL per month)", "partman": "pg_partman"}
+    colors = {"ours": OURS, "floor": PLAIN, "partman": PARTMAN, "baseline": BASE}
+    _bars(time_axis, [labels[n] for n in names], [result["contenders"][n]["seconds"] for n in names],
+          [colors[n] for n in names], unit=" s")
+    time_axis.set_xlabel(f"seconds to move {result['rows']:,} rows (median, min-max)")
+    names = ["baseline"] + names
+    labels["baseline"] = "no drain"
+    _bars(latency_axis, [labels[n] for n in names], [result["contenders"][n]["p99_ms"] for n in names],
+          [colors[n] for n in names], unit=" ms", log=True)
+    latency_axis.set_xlabel("writer p99 latency, ms (median, min-max; log scale)")
+
+
 DRAW = {"noop_maintenance": (noop_maintenance, (11, 4.5)), "create_partitions": (create_partitions, (9, 3.6)),
         "production_impact": (production_impact, (13, 8.5)), "brin_refresh": (brin_refresh, (12, 4)),
-        "ansible_overhead": (ansible_overhead, (11, 4)), "fleet_report": (fleet_report, (11, 4))}
+        "ansible_overhead": (ansible_overhead, (11, 4)), "fleet_report": (fleet_report, (11, 4)),
+        "drain": (drain, (12, 3.6))}
 
 
 def draw(result: dict) -> None:
