@@ -17,7 +17,11 @@ description:
     their names, so partitions made by hand or by pg_partman are adopted as they are.
   - New partitions are created as plain tables with a CHECK matching their bounds, then attached with
     C(ATTACH PARTITION), which takes only SHARE UPDATE EXCLUSIVE on the parent, so readers and writers of the
-    parent keep flowing. Each partition is its own transaction under O(lock_timeout), retried with backoff.
+    parent keep flowing. Each transaction runs under O(lock_timeout), retried with backoff; next to a default
+    partition each partition has its own, otherwise up to 20 share one (sent as one message).
+  - A set with no partition at all (a new table, a backfill before any row exists) holds no row anyone can read or
+    write, so its partitions are created attached, C(CREATE TABLE ... PARTITION OF), up to 250 per transaction
+    (ACCESS EXCLUSIVE on the parent for that transaction). They get the same inheritance as the others.
   - Rows that sit in the default partition and belong to a new partition are moved into it in the same
     transaction as the attach. No row is ever deleted. That transaction first locks the parent in SHARE mode, which
     readers pass and writers through the parent wait for, so that no row can reach the default partition's part of
