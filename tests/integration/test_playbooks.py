@@ -1,7 +1,7 @@
 """The collection's playbooks, called by FQCN, against a throwaway PostgreSQL 18 (what they do does not depend on
 the server's version; the roles' converge tests run on 15, so the role meets both): site then health_check, a retention rollout previewed with
 --check and then run over a primary, a hot standby and a host with a bad policy, a partition restored from its
-dump, and emergency partitions."""
+dump (into its database, and into another one without its parent), and emergency partitions."""
 
 from __future__ import annotations
 
@@ -117,6 +117,22 @@ def test_retention_rollout_removes_exactly_what_check_mode_listed_and_a_dump_res
     assert query(server, db, f"SELECT count(*) FROM {attached}") == [["100"]]
     assert query(server, db, f"SELECT count(*) FROM {detached}") == [["100"]]
     assert query(server, db, f"SELECT to_regclass('{damaged}') IS NULL") == [["t"]]
+
+    # Into a database that has neither the parent nor the partition's schema: a table of its own, with every row.
+    scratch = f"scratch_{os.getpid()}"
+    server.psql(f"CREATE DATABASE {scratch} TEMPLATE template0")
+    try:
+        server.psql("DROP SCHEMA public", dbname=scratch)
+        restored = restore(attached, "-e", f"pgfleet_restore_into_db={scratch}")
+        assert f"{attached} restored into {scratch}" in restored.output and "as a table of its own" in restored.output
+        assert query(server, scratch, f"SELECT count(*), count(DISTINCT id) FROM {attached}") == [["100", "100"]]
+        assert query(server, scratch, f"SELECT relispartition, to_regclass('public.raw_ingestions') IS NULL "
+                                      f"FROM pg_class WHERE oid = '{attached}'::regclass") == [["f", "t"]]
+        # Restored again, it clashes with the table now there and changes nothing.
+        restore(attached, "-e", f"pgfleet_restore_into_db={scratch}", expect_failure=True)
+        assert query(server, scratch, f"SELECT count(*) FROM {attached}") == [["100"]]
+    finally:
+        server.psql(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")
 
 
 def test_emergency_partitions_make_the_current_and_next_partition_now(fleet):

@@ -349,3 +349,31 @@ def test_a_typo_in_a_policy_key_is_one_line_naming_the_item(pg):
         assert "argument_spec" not in failed.output
     finally:
         host.remove()
+
+
+# crontab hidden from the play (a private mount namespace in which /dev/null, which is not executable, covers it),
+# as on a host without the cron package.
+WITHOUT_CRONTAB = ("unshare", "--mount", "--", "sh", "-c",
+                   'mount --bind /dev/null "$(command -v crontab)" && exec "$@"', "without-crontab")
+
+
+@pytest.mark.parametrize("pg_server", ["15"], indirect=True)
+def test_a_host_without_crontab_stops_the_play_before_any_database_changes(pg):
+    require_host_python()
+    pg.server.psql(SAMPLE_TABLES, dbname=pg.name)
+    before = query(pg.server, pg.name, RELATIONS)
+    host = Host(pg.server, [{"db": pg.name, "table": "heart_rate_metrics", "interval": "month", "premake": 2}],
+                variables={"pgfleet_partitions_connection": {"login_unix_socket": pg.server.socket_dir,
+                                                             "port": pg.server.port}})
+    try:
+        failed = host.play(str(roles_play(host)), expect_failure=True, wrapper=WITHOUT_CRONTAB)
+        assert "crontab is missing on db1 and pgfleet_partitions_scheduler is cron" in failed.output, \
+            failed.output[-3000:]
+        assert query(pg.server, pg.name, RELATIONS) == before
+        assert not host.path("etc/pgfleet").exists()
+        # Without the cron scheduler, crontab is not asked for.
+        host.play(str(roles_play(host, roles=("maintenance",))), "-e", "pgfleet_partitions_scheduler=none",
+                  wrapper=WITHOUT_CRONTAB)
+        assert query(pg.server, pg.name, RELATIONS) != before
+    finally:
+        host.remove()

