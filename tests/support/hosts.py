@@ -128,14 +128,15 @@ class Host:
         return inventory
 
     def play(self, playbook: str, *args: str, expect_failure: bool = False,
-             extra_hosts: dict | None = None) -> PlayResult:
-        """Run a playbook (a path, or a FQCN such as pgfleet.partitions.site) against this host."""
+             extra_hosts: dict | None = None, environment: dict | None = None) -> PlayResult:
+        """Run a playbook (a path, or a FQCN such as pgfleet.partitions.site) against this host; `environment`
+        replaces variables of the test process's environment (e.g. ANSIBLE_COLLECTIONS_PATH)."""
         inventory = self.write_inventory(extra_hosts)
         # Results as one-line JSON, which PlayResult.results reads back.
         environment = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_PIPELINING="true",
                            ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="false",
                            ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_CALLBACK_FORMAT_PRETTY="false",
-                           ANSIBLE_HOME=str(self.controller / "ansible-home"))
+                           ANSIBLE_HOME=str(self.controller / "ansible-home"), **(environment or {}))
         completed = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), *args, playbook],
             capture_output=True, text=True, timeout=600, env=environment, cwd=self.controller, check=False,
