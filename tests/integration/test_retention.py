@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import servers
+from tests.support.collection import REPO
 from tests.support.polling import wait_for
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.plan import DROP_MARKER
@@ -437,7 +438,7 @@ def test_writers_are_not_blocked_while_partitions_leave(pg, module_runner, concu
 
 RUNNER = """
 import json, sys
-from ansible.module_utils.testing import patch_module_args
+from tests.support.modules import patch_module_args
 from ansible_collections.pgfleet.partitions.plugins.modules import postgres_partition_retention as module
 with patch_module_args(json.loads(sys.argv[1])):
     module.main()
@@ -452,7 +453,7 @@ def test_a_run_killed_during_a_concurrent_detach_is_completed_by_the_next_run(pg
     reader.execute("SELECT count(*) FROM events").fetchall()
     args = pg.params(table="events", retention="6 months", reference_time=REFERENCE, lock_timeout="60s",
                      connect_params={"application_name": "killed_run"})
-    environment = dict(os.environ, PYTHONPATH=os.environ["ANSIBLE_COLLECTIONS_PATH"])
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([os.environ["ANSIBLE_COLLECTIONS_PATH"], str(REPO)]))
     victim = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(args)], env=environment,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -128,15 +128,17 @@ class Host:
         return inventory
 
     def play(self, playbook: str, *args: str, expect_failure: bool = False,
-             extra_hosts: dict | None = None, wrapper: tuple[str, ...] = ()) -> PlayResult:
+             extra_hosts: dict | None = None, wrapper: tuple[str, ...] = (),
+             environment: dict | None = None) -> PlayResult:
         """Run a playbook (a path, or a FQCN such as pgfleet.partitions.site) against this host; `wrapper` is a
-        command that runs ansible-playbook (its arguments) in a changed environment."""
+        command that runs ansible-playbook (its arguments) in a changed environment; `environment` replaces
+        variables of the test process's environment (e.g. ANSIBLE_COLLECTIONS_PATH)."""
         inventory = self.write_inventory(extra_hosts)
         # Results as one-line JSON, which PlayResult.results reads back.
         environment = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_PIPELINING="true",
                            ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="false",
                            ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_CALLBACK_FORMAT_PRETTY="false",
-                           ANSIBLE_HOME=str(self.controller / "ansible-home"))
+                           ANSIBLE_HOME=str(self.controller / "ansible-home"), **(environment or {}))
         completed = subprocess.run(
             [*wrapper, str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), *args, playbook],
             capture_output=True, text=True, timeout=600, env=environment, cwd=self.controller, check=False,

@@ -116,8 +116,8 @@ class Runner(object):
         default = self.state.default_partition
         self.transaction([partition_render.attach(self.state, action)] + self._inherited(action)[1]
                          + [drop_constraint(action.schema, action.name, partition_render.BOUNDS_CHECK),
-                          drop_constraint(default.schema, default.name, render.EXCLUSION),
-                          render.mark(action, None)], action, "attaching")
+                            drop_constraint(default.schema, default.name, render.EXCLUSION),
+                            render.mark(action, None)], action, "attaching")
 
     def drop_left_constraints(self, names: Sequence[str]) -> None:
         default = self.state.default_partition

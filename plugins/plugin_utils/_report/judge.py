@@ -37,6 +37,12 @@ class Thresholds:
         return self.min_runway + 1 if self.runway_warning is None else self.runway_warning
 
 
+def _optional_int(value) -> Optional[int]:
+    """A number option as a play hands it to the filter: its text before ansible-core 2.19, and an empty string
+    where the play's `{{ option | default(none) }}` left it unset."""
+    return None if value is None or value == "" else int(value)
+
+
 def host_thresholds(gathered: Optional[dict], runway_warning: Optional[int] = None,
                     default_rows_critical: Optional[int] = 10000) -> Thresholds:
     """The thresholds of one host: its min_runway and job_max_age_hours as gathered (the maintenance role's
@@ -45,8 +51,8 @@ def host_thresholds(gathered: Optional[dict], runway_warning: Optional[int] = No
     defaults = Thresholds()
     return Thresholds(
         min_runway=int(gathered.get("min_runway", defaults.min_runway)),
-        runway_warning=None if runway_warning is None else int(runway_warning),
-        default_rows_critical=None if default_rows_critical is None else int(default_rows_critical),
+        runway_warning=_optional_int(runway_warning),
+        default_rows_critical=_optional_int(default_rows_critical),
         job_max_age_hours=dict(defaults.job_max_age_hours, **(gathered.get("job_max_age_hours") or {})),
     )
 
@@ -221,8 +227,8 @@ def _judge_facts(facts: dict, settings: dict, thresholds: Thresholds) -> List[Fi
     drifted = ["%s (%s)" % (partition["name"], ", ".join(item["kind"].replace("_", " ") for item in partition["drift"]))
                for partition in facts.get("partitions") or [] if partition.get("drift")]
     if drifted:
-        shown = "; ".join(drifted[:DRIFT_SHOWN]) + ("; and %d more" % (len(drifted) - DRIFT_SHOWN)
-                                                   if len(drifted) > DRIFT_SHOWN else "")
+        more = len(drifted) - DRIFT_SHOWN
+        shown = "; ".join(drifted[:DRIFT_SHOWN]) + ("; and %d more" % more if more > 0 else "")
         findings.append(Finding(WARNING, "partitions that differ from what the parent gives them (postgres_partition "
                                          "with inherit: enforce repairs all but a tablespace): %s" % shown))
     return findings

@@ -144,7 +144,6 @@ def test_a_partition_missing_a_parent_index_is_named():
     assert findings(rows) == [(WARNING, ["partitions without the parent's indexes: events_-2 (events_created_at_idx)"])]
 
 
-
 @pytest.mark.parametrize("drifted, text", [
     pytest.param(1, "events_-2 (owner, replica identity)", id="a drifted partition is named with how it drifted"),
     pytest.param(7, "; ".join("events_%d (owner, replica identity)" % n for n in range(-2, 3)) + "; and 2 more",
@@ -214,6 +213,18 @@ def test_the_filter_reports_the_worst_state_and_the_critical_lines():
     assert result["critical"] == ["db1 app/public.events: runway 1 partition (46 days), below 2",
                                   "db2 (host): no facts gathered: the host was not in this run"]
     assert result["html"].startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("runway_warning, default_rows_critical, state", [
+    pytest.param(None, 10000, WARNING, id="unset options keep the defaults: 7 rows in the default partition warn"),
+    pytest.param("", "10000", WARNING, id="ansible-core before 2.19 hands an unset option over as an empty string"),
+    pytest.param("3", "5", CRITICAL, id="and numbers as their text: 7 rows reach a critical 5"),
+])
+def test_the_filter_takes_its_number_options_as_every_ansible_core_hands_them_over(runway_warning,
+                                                                                   default_rows_critical, state):
+    result = partition_report({"db1": gathered(("events", facts(last=6, default_rows=7), {}))}, now=NOW.isoformat(),
+                              runway_warning=runway_warning, default_rows_critical=default_rows_critical)
+    assert result["state"] == state, result["critical"]
 
 
 @pytest.mark.parametrize("ago, text", [(dt.timedelta(minutes=3), "3 min"), (dt.timedelta(minutes=119), "119 min"),
