@@ -111,6 +111,8 @@ def parse_value(token: Tuple[str, str], key_type: str) -> Any:
         if key_type in TIME_KEY_TYPES:
             return parse_timestamp(text, key_type)
         number = Decimal(text)
+        if not number.is_finite():  # 'Infinity', 'NaN': no integer key holds them
+            raise ValueError(text)
         return int(number) if number == number.to_integral_value() else number
     except (ValueError, InvalidOperation):
         raise CatalogError("cannot read partition bound value %r as %s" % (text, key_type))

@@ -240,3 +240,11 @@ def test_property_single_value_ranges_read_as_the_tokenizer_reads_them(lower, up
 def test_property_utc_whole_seconds_read_fast_as_the_offset_reader_reads_them(moment):
     text = pg_text(moment, dt.timedelta(0))
     assert bounds.parse_timestamp(text, TSTZ) == bounds._with_offset(text) == moment
+
+
+@pytest.mark.parametrize("text", ["'INF'", "'Infinity'", "'NaN'", "'sNaN'"])
+def test_a_non_finite_number_on_an_integer_key_is_refused_as_unreadable(text):
+    """Decimal reads these; no integer key can hold them (an OverflowError escaped here once)."""
+    for reader in (parse_bound, bounds._parse_tokens):
+        with pytest.raises(CatalogError, match="cannot read partition bound value"):
+            reader("FOR VALUES FROM (%s) TO ('10')" % text, "bigint")
