@@ -16,7 +16,11 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import EPOCH_SCALE, IntegerGrid
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver import sql
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.render import comment_on_table, qualified
-from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.render import membership
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.render import (
+    add_default_exclusion,
+    membership,
+    validate_default_exclusion,
+)
 
 EXCLUSION = "pgfleet_drain_excluded"
 # Kinds of rows the grouping scan tells apart.
@@ -112,12 +116,8 @@ def mark(action: CreatePartition, text: Optional[str]) -> sql.Composable:
 
 
 def exclude_from_default(state: TableState, action: CreatePartition) -> sql.Composable:
-    default = state.default_partition
-    return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (NOT ({})) NOT VALID").format(
-        qualified(default.schema, default.name), sql.Identifier(EXCLUSION), membership(state, action))
+    return add_default_exclusion(state, action, EXCLUSION)
 
 
 def validate_exclusion(state: TableState) -> sql.Composable:
-    default = state.default_partition
-    return sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-        qualified(default.schema, default.name), sql.Identifier(EXCLUSION))
+    return validate_default_exclusion(state, EXCLUSION)

@@ -105,16 +105,18 @@ def rows_to_move_and_default_size(state: TableState, action: CreatePartition) ->
         schema=sql.Literal(default.schema), name=sql.Literal(default.name))
 
 
-def add_default_exclusion(state: TableState, action: CreatePartition) -> sql.Composable:
+def add_default_exclusion(state: TableState, action: CreatePartition,
+                          constraint: str = DEFAULT_EXCLUSION) -> sql.Composable:
+    """A NOT VALID constraint keeping the action's range out of the default partition."""
     default = state.default_partition
     return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (NOT ({})) NOT VALID").format(
-        qualified(default.schema, default.name), sql.Identifier(DEFAULT_EXCLUSION), membership(state, action))
+        qualified(default.schema, default.name), sql.Identifier(constraint), membership(state, action))
 
 
-def validate_default_exclusion(state: TableState) -> sql.Composable:
+def validate_default_exclusion(state: TableState, constraint: str = DEFAULT_EXCLUSION) -> sql.Composable:
     default = state.default_partition
     return sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-        qualified(default.schema, default.name), sql.Identifier(DEFAULT_EXCLUSION))
+        qualified(default.schema, default.name), sql.Identifier(constraint))
 
 
 def attach(state: TableState, action: CreatePartition) -> sql.Composable:
