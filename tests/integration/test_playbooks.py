@@ -1,7 +1,8 @@
 """The collection's playbooks, called by FQCN, against a throwaway PostgreSQL 18 (what they do does not depend on
-the server's version; the roles' converge tests run on 15, so the role meets both): site then health_check, a retention rollout previewed with
---check and then run over a primary, a hot standby and a host with a bad policy, a partition restored from its
-dump (into its database, and into another one without its parent), and emergency partitions."""
+the server's version; the roles' converge tests run on 15, so the role meets both): site then health_check, a
+retention rollout previewed with --check and then run over a primary, a hot standby and a host with a bad policy, a
+partition restored from its dump (into its database, and into another one without its parent), and emergency
+partitions."""
 
 from __future__ import annotations
 
