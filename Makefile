@@ -23,7 +23,7 @@ help:
 	@echo "make lint          yamllint + ansible-lint + ruff"
 	@echo "make <gate>...     some gates, one summary: $(GATES)"
 	@echo "make doc           = make ansible-doc"
-	@echo "make venv          create or refresh .venv (automatic for the targets above)"
+	@echo "make venv          create or refresh .venv (automatic for the targets above; the 2.17 gates build .venv/ansible-2.17)"
 	@echo "make clean         remove tests/output and build artefacts; make distclean also removes .venv"
 	@echo "make demo | demo-clean | report-screenshot | bench"
 	@echo "logs: tests/output/logs/<gate>.log"
