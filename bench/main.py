@@ -19,6 +19,7 @@ from bench import brin_refresh
 from bench import create_partitions
 from bench import fleet_report
 from bench import harness
+from bench import nightly_pass
 from bench import noop_maintenance
 from bench import plots
 from bench import production_impact
@@ -26,9 +27,10 @@ from bench import report
 
 BENCHMARKS = {module.NAME: module
               for module in (noop_maintenance, create_partitions, production_impact, brin_refresh, ansible_overhead,
-                             fleet_report)}
+                             fleet_report, nightly_pass)}
 REPETITIONS = {noop_maintenance.NAME: 5, create_partitions.NAME: 4, production_impact.NAME: 4,
-               brin_refresh.NAME: 4, ansible_overhead.NAME: 3, fleet_report.NAME: 5}
+               brin_refresh.NAME: 4, ansible_overhead.NAME: 3, fleet_report.NAME: 5,
+               nightly_pass.NAME: 3}
 RESULTS = harness.REPO / "bench" / "results"
 
 
