@@ -31,8 +31,6 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
     acquire_table_lock,
     release_table_lock,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import job as inherit_job
-from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import plan as inherit_plan
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import (
     catalog,
     execute,
@@ -55,6 +53,7 @@ def create_partitions(database, state: TableState, actions: Sequence[CreateParti
     database.queries."""
     plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema,
                                                                    [action.name for action in actions]))
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import plan as inherit_plan
     result = CreationResult()
     if state.default_partition is None:
         # No rows to move, nothing to measure: the creations run in batches.
@@ -137,6 +136,8 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
     drains = _drains(policy) and state.default_partition is not None
     if not first_plan.actions and not drains and not enforce:
         return _finish(result, state, state.partitions), state
+    # Imported here, as the drain: a pass with nothing to create or repair needs neither.
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import job as inherit_job
     inheritance = inherit_job.read(database, state.oid, policy.template_table, policy.tablespace)
     repairs = inherit_job.repairs(database, state.oid, inheritance) if enforce else []
     if not first_plan.actions and not drains and not repairs:
