@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import resource
 import time
 
 from bench import sets
@@ -104,6 +105,39 @@ def round_trips_per_table(bench: Bench) -> dict:
     return counts
 
 
+def server_time(bench: Bench) -> dict:
+    """What the server spent on the statements of `DB` since the last reset (pg_stat_statements): the top-level
+    statements' execution time, and the three costliest statements (top level or inside PL/pgSQL)."""
+    oid = bench.value("postgres", "SELECT oid FROM pg_database WHERE datname = %s", (DB,))
+    total = bench.value("postgres", "SELECT coalesce(sum(total_exec_time) FILTER (WHERE toplevel), 0) "
+                                    "FROM pg_stat_statements WHERE dbid = %s", (oid,))
+    costliest = bench.sql("postgres", "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls, "
+                                      "total_exec_time FROM pg_stat_statements WHERE dbid = %s "
+                                      "ORDER BY total_exec_time DESC LIMIT 3", (oid,))
+    return {"server_seconds": float(total) / 1000,
+            "costliest": [{"statement": text, "calls": int(calls), "seconds": float(ms) / 1000}
+                          for text, calls, ms in costliest]}
+
+
+def where_time_goes(bench: Bench, policy) -> dict:
+    """One more new-day pass of each tool, taken apart: its wall time, the CPU of the process cron starts (the
+    runner, or psql), and the server's execution time of what it sent."""
+    found = {}
+    for name, command in (("ours_process", lambda: bench.run_runner(policy, "run", "create")),
+                          ("partman_process", lambda: bench.run_psql(DB, "-c", MAINTENANCE))):
+        drop_newest(bench)
+        with bench.statement_counts(DB):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            command()
+            wall = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            found[name] = dict(server_time(bench), wall_seconds=wall, client_cpu_seconds=(
+                after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))
+        check_complete(bench)
+    return found
+
+
 def run(bench: Bench, repetitions: int) -> dict:
     build(bench)
     policy = bench.write_policy("nightly", policy_items(tables()))
@@ -150,6 +184,7 @@ def run(bench: Bench, repetitions: int) -> dict:
             for name in order:
                 times[(situation, name)].append(one(situation, name))
     per_table = round_trips_per_table(bench)
+    breakdown = where_time_goes(bench, policy)
     bench.server.psql(f"DROP DATABASE {DB}")
     result = {}
     for situation in SITUATIONS:
@@ -164,7 +199,7 @@ def run(bench: Bench, repetitions: int) -> dict:
     return {
         "name": NAME, "title": TITLE, "repetitions": repetitions, "premake": PREMAKE,
         "layout": [{"kind": kind, "tables": count, "partitions": size} for kind, count, size in LAYOUT],
-        "situations": result, "round_trips_per_table": per_table,
+        "situations": result, "round_trips_per_table": per_table, "where_time_goes": breakdown,
         "targets": [
             {"text": f"A host's nightly pass (50 tables x 100 daily partitions and 5 x 1,000, each gaining its "
                      f"newest partition): at most {TARGET_RATIO}x pg_partman's run_maintenance() through psql "
