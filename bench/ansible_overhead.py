@@ -107,7 +107,7 @@ def payloads(bench: Bench) -> dict:
         play(bench, f"{kind}.yml", 1, ANSIBLE_KEEP_REMOTE_FILES="1")
         payload = next(remote.glob(f"*/AnsiballZ_{module}.py"))
         runs = [subprocess.run([sys.executable, "-X", "importtime", str(payload)], capture_output=True, text=True,
-                               check=True, cwd=bench.scratch) for _ in range(3)]
+                               check=True, cwd=bench.scratch) for repeat in range(3)]
         imports = [import_seconds(done.stderr) for done in runs]
         found[kind] = {"bytes": payload.stat().st_size,
                        "engine_import_seconds": statistics.median(entry["engine"] for entry in imports),

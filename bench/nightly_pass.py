@@ -77,7 +77,7 @@ def drop_newest(bench: Bench) -> None:
 def policy_items(selected: list[tuple[str, int]]) -> list[dict]:
     """The policy: pg_partman's names (parent_pYYYY_MM_DD), which its run_maintenance() reads bounds from."""
     return [dict(db=DB, table=f"public.{table}", interval="day", premake=PREMAKE, name_template="{parent}_p{suffix}")
-            for table, _ in selected]
+            for table, size in selected]
 
 
 def expect(output: str, situation: str, count: int) -> None:
@@ -91,7 +91,7 @@ def round_trips_per_table(bench: Bench) -> dict:
     """Round trips of a runner pass over one table alone, per table size and situation (the same in both tools'
     passes over all tables when it is constant)."""
     counts = {}
-    for kind, _, size in LAYOUT:
+    for kind, count, size in LAYOUT:
         table = next(entry for entry in tables() if entry[1] == size)
         policy = bench.write_policy(f"nightly_{kind}", policy_items([table]))
         for situation in SITUATIONS:

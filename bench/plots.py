@@ -241,7 +241,7 @@ def nightly_pass(result: dict, figure) -> None:
     parts_axis.set_yticks([0, 1], ["ours: runner", "pg_partman: psql"])
     parts_axis.invert_yaxis()
     parts_axis.set_xlabel("seconds of one more new-day pass")
-    parts_axis.legend(fontsize=7, loc="lower right")
+    parts_axis.legend(fontsize=7, loc="upper right")
     parts_axis.set_title("where the time goes", fontsize=10)
     parts_axis.grid(axis="x", alpha=0.3)
 
