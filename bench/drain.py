@@ -1,4 +1,4 @@
-"""Benchmark 7: emptying a large default partition while the application writes and reads.
+"""Benchmark 8: emptying a large default partition while the application writes and reads.
 
 A monthly table whose default partition holds ROWS rows spread evenly over the MONTHS months before this one (in
 time order, as a backlog of a failed cron or an import of old data lands), with partitions for this month and the

@@ -8,9 +8,11 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from bench import create_partitions
 from bench import drain
 from bench import fleet_report
 from bench import harness
+from bench import nightly_pass
 from bench import noop_maintenance
 from bench import plots
 from bench import production_impact
@@ -27,9 +30,10 @@ from bench import report
 
 BENCHMARKS = {module.NAME: module
               for module in (noop_maintenance, create_partitions, production_impact, brin_refresh, ansible_overhead,
-                             fleet_report, drain)}
+                             fleet_report, nightly_pass, drain)}
 REPETITIONS = {noop_maintenance.NAME: 5, create_partitions.NAME: 4, production_impact.NAME: 4,
-               brin_refresh.NAME: 4, ansible_overhead.NAME: 3, fleet_report.NAME: 5, drain.NAME: 1}
+               brin_refresh.NAME: 4, ansible_overhead.NAME: 3, fleet_report.NAME: 5,
+               nightly_pass.NAME: 3, drain.NAME: 1}
 RESULTS = harness.REPO / "bench" / "results"
 
 
@@ -78,6 +82,32 @@ def main(argv=None) -> int:
     return 0
 
 
+class LoadSampler(threading.Thread):
+    """The one-minute load average every few seconds while a benchmark runs: what the report says the machine's load
+    was during it (before and after alone miss a burst in the middle)."""
+
+    def __init__(self, interval: float = 5.0):
+        super().__init__(daemon=True)
+        self.interval, self.samples, self.halt = interval, [os.getloadavg()[0]], threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.interval):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> "LoadSampler":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.halt.set()
+        self.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> dict:
+        return {"median": statistics.median(self.samples), "min": min(self.samples), "max": max(self.samples),
+                "n": len(self.samples), "interval_seconds": self.interval}
+
+
 def measure(names: list[str], repetitions: int | None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="pgfleet-bench-"))
@@ -87,8 +117,9 @@ def measure(names: list[str], repetitions: int | None) -> None:
         for name in names:
             started, load = time.monotonic(), os.getloadavg()
             print(f"bench: {name} ...", flush=True)
-            result = BENCHMARKS[name].run(bench, repetitions or REPETITIONS[name])
-            result["environment"] = dict(machine, load_average_before=load)
+            with LoadSampler() as sampler:
+                result = BENCHMARKS[name].run(bench, repetitions or REPETITIONS[name])
+            result["environment"] = dict(machine, load_average_before=load, load_average_during=sampler.summary())
             result["environment"]["load_average_after"] = os.getloadavg()
             result["wall_seconds"] = round(time.monotonic() - started, 1)
             (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")

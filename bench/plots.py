@@ -211,6 +211,43 @@ def fleet_report(result: dict, figure) -> None:
     _by_hosts(size_axis, "MB", "size")
 
 
+def nightly_pass(result: dict, figure) -> None:
+    time_axis, parts_axis = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    situations = result["situations"]
+    titles = {"new_day": "a new day: 55 to create", "noop": "nothing to do"}
+    series = (("ours_process", "ours: runner process", OURS), ("ours_engine", "ours: engine in-process", OTHER),
+              ("partman_process", "pg_partman: psql run_maintenance()", PARTMAN))
+    labels, entries, colors = [], [], []
+    for situation, entry in situations.items():
+        for key, label, color in series:
+            labels.append(f"{titles[situation]}\n{label}")
+            entries.append(entry[key])
+            colors.append(color)
+    _bars(time_axis, labels, entries, colors, unit=" s")
+    time_axis.tick_params(axis="y", labelsize=7)
+    time_axis.set_xlabel("seconds per pass over 55 tables (median, min-max)")
+    new_day = situations["new_day"]["ratio_process"]["median"]
+    time_axis.set_title(f"time: new day {new_day:.2f}x pg_partman (target {result['targets'][0]['limit']}x)",
+                        fontsize=10)
+    breakdown = result["where_time_goes"]
+    ours, partman = breakdown["ours_process"], breakdown["partman_process"]
+    other = max(ours["wall_seconds"] - ours["client_cpu_seconds"] - ours["server_seconds"], 0)
+    parts = (("process CPU", [ours["client_cpu_seconds"], partman["client_cpu_seconds"]], PLAIN),
+             ("server: statements' execution", [ours["server_seconds"], partman["server_seconds"]], BASE),
+             ("neither: hand-overs, connection, parse", [other, max(partman["wall_seconds"] - partman["server_seconds"]
+                                                                    - partman["client_cpu_seconds"], 0)], OTHER))
+    left = [0.0, 0.0]
+    for label, values, color in parts:
+        parts_axis.barh([0, 1], values, left=left, color=color, label=label)
+        left = [a + b for a, b in zip(left, values)]
+    parts_axis.set_yticks([0, 1], ["ours: runner", "pg_partman: psql"])
+    parts_axis.invert_yaxis()
+    parts_axis.set_xlabel("seconds of one more new-day pass")
+    parts_axis.legend(fontsize=7, loc="upper right")
+    parts_axis.set_title("where the time goes", fontsize=10)
+    parts_axis.grid(axis="x", alpha=0.3)
+
+
 def drain(result: dict, figure) -> None:
     time_axis, latency_axis = figure.subplots(1, 2)
     names = ["ours", "floor", "partman"]
@@ -229,7 +266,7 @@ def drain(result: dict, figure) -> None:
 DRAW = {"noop_maintenance": (noop_maintenance, (11, 4.5)), "create_partitions": (create_partitions, (9, 3.6)),
         "production_impact": (production_impact, (13, 8.5)), "brin_refresh": (brin_refresh, (12, 4)),
         "ansible_overhead": (ansible_overhead, (11, 4)), "fleet_report": (fleet_report, (11, 4)),
-        "drain": (drain, (12, 3.6))}
+        "nightly_pass": (nightly_pass, (12, 4.8)), "drain": (drain, (12, 3.6))}
 
 
 def draw(result: dict) -> None:

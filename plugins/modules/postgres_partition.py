@@ -320,7 +320,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.argspe
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module import run_job
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
-from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.plan import (
+from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.modes import (
     DEFAULT_ROWS_MODES,
     GAPS_MODES,
     LIST_NEW_VALUES_MODES,

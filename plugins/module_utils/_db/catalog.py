@@ -35,8 +35,10 @@ ORDER BY array_position(current_schemas(false), n.nspname) NULLS LAST
 LIMIT 1
 """
 
+# pg_get_expr with relation 0: a partition bound holds constants only, so the text is the same as with the
+# partition's oid, without opening (and locking) every partition, which made this read grow with the partitions.
 _PARTITIONS_QUERY = """
-SELECT n.nspname::text, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relkind = 'p',
+SELECT n.nspname::text, c.relname::text, pg_get_expr(c.relpartbound, 0), c.relkind = 'p',
        i.inhdetachpending,
        CASE WHEN %(sizes)s THEN pg_total_relation_size(c.oid)
             ELSE c.relpages::bigint * current_setting('block_size')::int END,
@@ -73,8 +75,8 @@ _RELATION_SIZE_QUERY = ("SELECT pg_relation_size(c.oid) FROM pg_class c JOIN pg_
 
 
 def prepare_session(database) -> None:
-    for setting in render.SESSION_SETTINGS:
-        database.execute(setting, record=False)
+    """The session settings bounds are read under, sent as one message (one round trip)."""
+    database.execute_script(render.SESSION_SETTINGS)
 
 
 def list_partitioned_tables(database) -> List[Tuple[str, str]]:

@@ -26,9 +26,6 @@ NULL_KEY = "the key is NULL"
 OUTSIDE = "the key lies outside every range this policy can create"
 OVERLAP = "the range it belongs to overlaps an existing partition with other bounds"
 OVER_LIMIT = "more partitions than drain_max_partitions would be needed this run; the next run takes them"
-DEFAULT_ROWS_MODES = ("window", "drain")
-GAPS_MODES = ("report", "fill")
-LIST_NEW_VALUES_MODES = ("ignore", "create")
 
 
 @dataclass(frozen=True)

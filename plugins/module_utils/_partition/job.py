@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -30,8 +31,6 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
     acquire_table_lock,
     release_table_lock,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import job as inherit_job
-from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import plan as inherit_plan
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import (
     catalog,
     execute,
@@ -54,6 +53,7 @@ def create_partitions(database, state: TableState, actions: Sequence[CreateParti
     database.queries."""
     plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema,
                                                                    [action.name for action in actions]))
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import plan as inherit_plan
     result = CreationResult()
     if state.default_partition is None:
         # No rows to move, nothing to measure: the creations run in batches.
@@ -117,8 +117,9 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
                               lock_timeout: str = "3s", retries: int = 5, run_lock_wait: int = 60,
                               progress: Optional[Callable[[str, int, bool], None]] = None
                               ) -> Tuple[dict, Optional[TableState]]:
-    """ensure_partitions, and the TableState it read last when the run left the table as read (it created nothing),
-    else None: the runner takes its status facts from that state instead of reading the catalog again."""
+    """ensure_partitions, and the TableState it read last (after its creations, if any), None when it skipped the
+    table for another run's lock: the runner takes its status facts from that state instead of reading the catalog
+    again."""
     db_catalog.prepare_session(database)
     state = db_catalog.read_table(database, table)
     result = {"changed": False, "created": [], "repaired": [], "moved_rows": 0, "queries": [],
@@ -135,6 +136,8 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
     drains = _drains(policy) and state.default_partition is not None
     if not first_plan.actions and not drains and not enforce:
         return _finish(result, state, state.partitions), state
+    # Imported here, as the drain: a pass with nothing to create or repair needs neither.
+    from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import job as inherit_job
     inheritance = inherit_job.read(database, state.oid, policy.template_table, policy.tablespace)
     repairs = inherit_job.repairs(database, state.oid, inheritance) if enforce else []
     if not first_plan.actions and not drains and not repairs:
@@ -178,8 +181,10 @@ def ensure_partitions_reading(database, table: TableName, policy: PartitionPolic
     # Only repairs, or another run made the partitions while this one waited for the lock.
     if not result["created"] and not result.get("drained"):
         return _finish(result, state, state.partitions), state
-    after = db_catalog.read_table(database, table, with_max_key=False)
-    return _finish(result, state, after.partitions), None
+    # The max key (integer keys' reference) is the one read under the lock: creating partitions moves no key
+    # value, and reading it again would scan a set without an index on its key.
+    after = dataclasses.replace(db_catalog.read_table(database, table, with_max_key=False), max_key=state.max_key)
+    return _finish(result, state, after.partitions), after
 
 
 def _finish(result, before, after_partitions, skipped_reason=None):

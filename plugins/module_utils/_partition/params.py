@@ -11,7 +11,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritan
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy, parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME, check_template_text
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
-from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.plan import (
+from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.modes import (
     DEFAULT_ROWS_MODES,
     GAPS_MODES,
     LIST_NEW_VALUES_MODES,

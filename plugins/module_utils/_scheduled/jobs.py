@@ -28,7 +28,8 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.conf
 
 def create(database, item: dict, config: dict, check_mode: bool,
            progress: Optional[Callable[[str, int, bool], None]] = None) -> Tuple[dict, Optional[TableState]]:
-    """The create job's result, and the table's state when the run left it as read (None when it created some)."""
+    """The create job's result, and the table's state as the run left it (None when another run's lock made it skip
+    the table)."""
     return ensure_partitions_reading(database, parse_table_name(item["table"]), policy_from_params(item), check_mode,
                                      item.get("lock_timeout", config["lock_timeout"]),
                                      item.get("retries", config["retries"]), progress=progress)
@@ -97,7 +98,7 @@ def summarize(job: str, result: Optional[dict]) -> Tuple[str, str]:
 
 def record_facts(database, item: dict, entry: dict, state: Optional[TableState] = None) -> None:
     """Runway and default-partition rows after a run, for the status file and the metrics, from the state the run
-    left (read again when it created partitions)."""
+    left (read again when there is none)."""
     if state is None:
         state = catalog.read_table(database, parse_table_name(item["table"]))
     reference = reference_for(state)

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PgfleetError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.connection import connect
@@ -53,14 +53,46 @@ class DrainProgress(object):
             self.printed = self.clock()
 
 
+class Sessions(object):
+    """The run's connections, one per distinct connection settings: the tables of one database share one (a new
+    connection costs a server process and catalog caches read cold). A table whose job failed closes its
+    connection, so the next table starts on a fresh session whatever the failure left behind."""
+
+    def __init__(self, opener=connect) -> None:
+        self.opener = opener
+        self.open: Dict[str, object] = {}
+
+    def get(self, params: dict):
+        key = json.dumps(params, sort_keys=True)
+        database = self.open.get(key)
+        if database is None:
+            database = self.open[key] = self.opener(params)
+        database.queries = []  # each table's result lists only its own statements
+        return database
+
+    def discard(self, database) -> None:
+        for key, held in list(self.open.items()):
+            if held is database:
+                del self.open[key]
+        database.close()
+
+    def close(self) -> None:
+        for database in self.open.values():
+            database.close()
+        self.open.clear()
+
+
 def run_table(job: str, item: dict, config: dict, check_mode: bool, entry: dict,
-              out=sys.stdout) -> Tuple[str, str]:
-    """Run one job on one table; returns (status word, detail) and updates the table's status entry."""
+              out=sys.stdout, sessions: Optional[Sessions] = None) -> Tuple[str, str]:
+    """Run one job on one table; returns (status word, detail) and updates the table's status entry. The
+    connection comes from `sessions` (a connection of its own when there are none) and goes back to it."""
     job_entry = entry.setdefault(job, {})
     job_entry["last_start"] = utc_now().isoformat()
+    own = sessions is None
+    sessions = Sessions() if own else sessions
     database = None
     try:
-        database = connect(connection_params(config, item))
+        database = sessions.get(connection_params(config, item))
         if job == "create":
             if not check_mode and ("default_rows" in item or "list_new_values" in item):
                 entry["drain"] = {"started": job_entry["last_start"], "partitions": {}}
@@ -74,11 +106,16 @@ def run_table(job: str, item: dict, config: dict, check_mode: bool, entry: dict,
             result = jobs.JOB_FUNCTIONS[job](database, item, config, check_mode)
         word, detail = jobs.summarize(job, result)
     except (PgfleetError, DatabaseError) as exc:
+        if database is not None:
+            sessions.discard(database)
         job_entry.update(last_result="failed", last_error=str(exc).strip())
         return "FAILED", str(exc).strip()
+    except BaseException:
+        sessions.close()
+        raise
     finally:
-        if database is not None:
-            database.close()
+        if own:
+            sessions.close()
     if result is None:
         # Not in this table's policy: no success to report, and none left from when it was.
         entry[job] = {"last_start": job_entry["last_start"], "last_result": NOT_CONFIGURED}
@@ -98,12 +135,16 @@ def run(config: dict, job: str, tables: Optional[Sequence[str]] = None, check_mo
             return 0
         status = read_status(config["status_path"])
         failed = 0
-        for item in items:
-            entry = status.setdefault("tables", {}).setdefault(table_id(item), {})
-            word, detail = run_table(job, item, config, check_mode, entry, out)
-            failed += word == "FAILED"
-            out.write("%-7s %s %s: %s\n" % (word, table_id(item), job, detail))
-            out.flush()
+        sessions = Sessions()
+        try:
+            for item in items:
+                entry = status.setdefault("tables", {}).setdefault(table_id(item), {})
+                word, detail = run_table(job, item, config, check_mode, entry, out, sessions)
+                failed += word == "FAILED"
+                out.write("%-7s %s %s: %s\n" % (word, table_id(item), job, detail))
+                out.flush()
+        finally:
+            sessions.close()
         if not check_mode:
             status["updated"] = utc_now().isoformat()
             write_atomically(config["status_path"], json.dumps(status, indent=2, sort_keys=True) + "\n")

@@ -10,6 +10,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.conf
     load_config,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.jobs import summarize
+from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.runner import Sessions
 from ansible_collections.pgfleet.partitions.plugins.module_utils._scheduled.status import exclusive_lock, metrics_text
 
 SUMMARIES = [
@@ -82,3 +83,29 @@ def test_a_held_lock_is_waited_for_then_given_up(tmp_path):
             assert first is True and second is False
     with exclusive_lock(path, 0) as again:
         assert again is True
+
+
+class FakeDatabase:
+    """Stands for a connection: whether it was closed, and the statements recorded on it."""
+
+    def __init__(self, params):
+        self.params, self.closed, self.queries = params, False, []
+
+    def close(self):
+        self.closed = True
+
+
+def test_tables_with_the_same_connection_settings_share_one_connection_and_a_failed_one_is_replaced():
+    sessions = Sessions(opener=FakeDatabase)
+    first = sessions.get({"login_db": "app", "port": 5432})
+    first.queries.append("CREATE TABLE ...")
+    assert sessions.get({"port": 5432, "login_db": "app"}) is first
+    assert first.queries == [], "a table's result must not list the statements of the table before it"
+    other = sessions.get({"login_db": "other", "port": 5432})
+    assert other is not first
+    sessions.discard(first)
+    assert first.closed and not other.closed
+    fresh = sessions.get({"login_db": "app", "port": 5432})
+    assert fresh is not first and not fresh.closed
+    sessions.close()
+    assert fresh.closed and other.closed and sessions.open == {}
