@@ -158,6 +158,8 @@ class TableState:
             return "time"
         if self.key_type in INTEGER_KEY_TYPES:
             return "integer"
+        if self.key_type == "uuid":
+            return "uuid"
         return "other"
 
 
@@ -165,10 +167,11 @@ class TableState:
 class PartitionPolicy:
     """The options of postgres_partition, validated."""
 
-    interval: Any = None  # a TIME_INTERVALS word or a positive int
+    interval: Any = None  # a TIME_INTERVALS word, '<count> <unit>' or a positive int
     premake: int = 12
     backfill: int = 0
-    epoch: Optional[str] = None  # seconds | milliseconds
+    epoch: Optional[str] = None  # a keygrid.EPOCH_SCALE unit
+    interval_anchor: Any = None  # naive local datetime a bucket of a time grid starts at; None: the unit's default
     reference_time: Any = None  # datetime or int; None means the server's now() or max(key)
     timezone: str = "UTC"
     name_template: Optional[str] = None

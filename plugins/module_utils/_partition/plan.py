@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence, Tuple, Union
+from typing import Any, Iterable, Mapping, Sequence, Tuple, Union
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
@@ -23,9 +23,10 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name, validate_template
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import ordered
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_values import plan_hash, plan_list
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import EPOCH_SCALE, IntegerGrid
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import (
-    IntegerGrid,
     TimeGrid,
+    anchor_fitting,
     on_key_axis,
 )
 
@@ -83,38 +84,75 @@ def refuse_taken_names(state: TableState, actions: Sequence[CreatePartition], ta
 
 def grid_for(state: TableState, policy: PartitionPolicy) -> Union[TimeGrid, IntegerGrid]:
     """The bucket grid of a RANGE table, refusing intervals that do not fit the key type."""
-    interval = policy.interval
+    interval, kind, table = policy.interval, state.key_kind, "%s.%s" % (state.schema, state.name)
     if interval is None:
-        raise PlanError("%s.%s is RANGE partitioned: 'interval' is required" % (state.schema, state.name))
-    kind = state.key_kind
-    if kind == "time":
-        if policy.epoch:
-            raise PlanError("epoch applies to integer keys only; %s is %s" % (state.key, state.key_type))
-        if interval not in TIME_INTERVALS:
-            raise PlanError(
-                "interval %r does not fit the %s key %s; use one of %s"
-                % (interval, state.key_type, state.key, ", ".join(TIME_INTERVALS))
-            )
-        return TimeGrid(interval, state.key_type, policy.timezone)
-    if kind == "integer":
-        if policy.epoch and policy.epoch not in ("seconds", "milliseconds"):
-            raise PlanError("epoch must be seconds or milliseconds, not %r" % (policy.epoch,))
-        if interval in TIME_INTERVALS:
-            if not policy.epoch:
-                raise PlanError(
-                    "interval %r on the %s key %s needs epoch: seconds or milliseconds (the key holds Unix "
-                    "time), or use an integer step" % (interval, state.key_type, state.key)
-                )
-            return TimeGrid(interval, "timestamp with time zone", policy.timezone, epoch=policy.epoch)
-        if policy.epoch:
-            raise PlanError("epoch needs a time interval (hour ... year), not %r" % (interval,))
-        if isinstance(interval, str) and interval.isdigit():
-            interval = int(interval)
+        raise PlanError("%s is RANGE partitioned: 'interval' is required" % table)
+    if isinstance(interval, str) and interval.lstrip("-").isdigit():
+        interval = int(interval)
+    if policy.epoch and kind != "integer":
+        raise PlanError("epoch applies to integer keys only; %s is %s" % (state.key, state.key_type))
+    if policy.epoch and policy.epoch not in EPOCH_SCALE:
+        raise PlanError("epoch must be one of %s, not %r" % (", ".join(EPOCH_SCALE), policy.epoch))
+    if kind == "integer" and not policy.epoch:
+        if policy.interval_anchor is not None:
+            raise PlanError("%s: interval_anchor applies to time intervals; an integer step starts at multiples "
+                            "of itself" % table)
+        if not isinstance(interval, int):
+            raise PlanError("interval %r on the %s key %s needs epoch (%s: the key holds Unix time), or use an "
+                            "integer step" % (interval, state.key_type, state.key, ", ".join(EPOCH_SCALE)))
         return IntegerGrid(interval)
-    raise PlanError(
-        "RANGE key %s of type %s is not supported: use a date, timestamp, timestamptz or integer key"
-        % (state.key, state.key_type)
-    )
+    if kind not in ("time", "integer", "uuid"):
+        raise PlanError("RANGE key %s of type %s is not supported: use a date, timestamp, timestamptz, integer or "
+                        "uuid (UUIDv7) key" % (state.key, state.key_type))
+    if isinstance(interval, int):
+        if policy.epoch:
+            raise PlanError("epoch needs a time interval (a word hour ... year, or e.g. '15 minutes'), not %r"
+                            % (interval,))
+        raise PlanError("interval %r does not fit the %s key %s; use one of %s or a count of one unit such as "
+                        "'15 minutes' or '2 weeks'" % (interval, state.key_type, state.key,
+                                                       ", ".join(TIME_INTERVALS)))
+    key_type = state.key_type if kind != "integer" else "timestamp with time zone"
+    return TimeGrid(interval, key_type, policy.timezone, epoch=policy.epoch, anchor=policy.interval_anchor)
+
+
+def _anchor_hint(grid: Union[TimeGrid, IntegerGrid], partition) -> str:
+    """What would put an off-grid partition on the grid: the interval_anchor its bounds fit, if any."""
+    if isinstance(grid, IntegerGrid):
+        return ""
+    finite = [value for value in (partition.bounds.lower, partition.bounds.upper)
+              if value is not MINVALUE and value is not MAXVALUE]
+    anchor = anchor_fitting(grid, finite[0]) if finite else None
+    fitted = anchor and TimeGrid(grid.step, grid.key_type, grid.tz.key, grid.epoch, anchor=anchor)
+    if fitted and all(fitted.on_grid(value) for value in finite):
+        return " interval_anchor '%s' would fit it." % anchor.isoformat(" ")
+    return " No interval_anchor puts its bounds on a grid of %s: check interval." % grid.interval
+
+
+def refuse_off_grid(state: TableState, grid: Union[TimeGrid, IntegerGrid], existing: Sequence,
+                    clashes: Mapping[str, Tuple[str, RangeBounds]]) -> None:
+    """Adopting a set infers nothing from its names: every finite bound of its partitions must start a bucket of the
+    grid. The refusal names the first partition off the grid, the planned partition it overlaps (`clashes`: by
+    existing name, the first planned one it overlaps) and the interval_anchor that would fit it. Only a partition off
+    the grid can overlap a planned one with different bounds."""
+    for partition in ordered(existing):
+        off = [value for value in (partition.bounds.lower, partition.bounds.upper)
+               if value is not MINVALUE and value is not MAXVALUE and not grid.on_grid(value)]
+        if not off:
+            continue
+        if isinstance(grid, IntegerGrid):
+            described = "the integer step %d" % grid.step
+        else:
+            described = "interval %s anchored at %s" % (grid.interval, grid.anchor.isoformat(" "))
+        overlap = ""
+        if partition.name in clashes:
+            name, bounds = clashes[partition.name]
+            overlap = " It overlaps planned partition %s [%s, %s) with different bounds." % (
+                name, bounds.lower, bounds.upper)
+        raise PlanError(
+            "%s.%s: partition %s.%s [%s, %s) is off the grid of %s: bound %s starts no partition of that grid; "
+            "nothing was created.%s%s" % (state.schema, state.name, partition.schema, partition.name,
+                                          partition.bounds.lower, partition.bounds.upper, described, off[0],
+                                          overlap, _anchor_hint(grid, partition)))
 
 
 def _reference(state, policy, grid):
@@ -140,7 +178,7 @@ def _plan_range(state, policy):
     existing = [p for p in state.partitions if isinstance(p.bounds, RangeBounds)]
     # Exact matches are the common case; looking them up first keeps a plan over thousands of partitions linear.
     exact = {p.bounds for p in existing}
-    actions = []
+    actions, clashes = [], {}
     for offset in offsets:
         start = grid.shift(current, offset)
         bounds = RangeBounds(grid.to_key(start), grid.to_key(grid.shift(start, 1)))
@@ -151,13 +189,14 @@ def _plan_range(state, policy):
         clash = next((p for p in existing if p.bounds.overlaps(bounds)), None)
         name = partition_name(state.name, grid.suffix(start), policy.name_template, grid.fields(start))
         if clash is not None:
-            raise PlanError(
-                "%s.%s: planned partition %s [%s, %s) overlaps existing partition %s.%s [%s, %s) with different "
-                "bounds; nothing was created. Adjust interval, or merge/re-create the existing partition."
-                % (state.schema, state.name, name, bounds.lower, bounds.upper, clash.schema, clash.name,
-                   clash.bounds.lower, clash.bounds.upper)
-            )
+            clashes.setdefault(clash.name, (name, bounds))
+            continue
         actions.append(CreatePartition(state.schema, name, bounds))
+    refuse_off_grid(state, grid, existing, clashes)
+    for existing_name, (name, bounds) in clashes.items():
+        raise PlanError("%s.%s: planned partition %s [%s, %s) overlaps existing partition %s with different bounds; "
+                        "nothing was created. Adjust interval, or merge/re-create the existing partition."
+                        % (state.schema, state.name, name, bounds.lower, bounds.upper, existing_name))
     if policy.gaps == "fill":
         actions += _gap_actions(state, policy, grid, existing, {action.bounds for action in actions})
     current_bounds = RangeBounds(grid.to_key(current), grid.to_key(grid.shift(current, 1)))
