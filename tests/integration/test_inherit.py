@@ -43,7 +43,7 @@ def carried(pg, relation):
 def expected_of_parent(pg, parent="events", template="events_template"):
     """What each partition should carry: the parent's owner, privileges, identity, tablespace, persistence, and the
     template's storage parameters."""
-    owner, privileges, columns, identity, _, tablespace, persistence = carried(pg, parent)
+    owner, privileges, columns, identity, _reloptions, tablespace, persistence = carried(pg, parent)
     return owner, privileges, columns, identity, carried(pg, template)[4], tablespace, persistence
 
 

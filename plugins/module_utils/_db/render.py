@@ -61,7 +61,6 @@ def change_owner(schema: str, table: str, owner: str) -> sql.Composable:
     return sql.SQL("ALTER TABLE {} OWNER TO {}").format(qualified(schema, table), sql.Identifier(owner))
 
 
-
 def _by_role(items: Sequence[Grant]):
     """(grantee, grantable) -> that role's privileges with that grant option, as one privilege list."""
     for key, group in groupby(sorted(items, key=lambda g: (g.grantee or "", g.grantable)),

@@ -43,8 +43,8 @@ def refuse_template_mismatch(inheritance: Inheritance) -> None:
 def column_mismatch(parent: Sequence[Tuple[str, str]], template: Sequence[Tuple[str, str]]) -> List[str]:
     """How the template's (name, type) columns differ from the parent's, one sentence each; empty when they match."""
     parent_types, template_types = dict(parent), dict(template)
-    found = ["%s is missing" % name for name, _ in parent if name not in template_types]
-    found += ["%s is not a column of the parent" % name for name, _ in template if name not in parent_types]
+    found = ["%s is missing" % name for name, _type in parent if name not in template_types]
+    found += ["%s is not a column of the parent" % name for name, _type in template if name not in parent_types]
     found += ["%s is %s, not %s" % (name, template_types[name], kind) for name, kind in parent
               if name in template_types and template_types[name] != kind]
     return found

@@ -221,8 +221,8 @@ def _judge_facts(facts: dict, settings: dict, thresholds: Thresholds) -> List[Fi
     drifted = ["%s (%s)" % (partition["name"], ", ".join(item["kind"].replace("_", " ") for item in partition["drift"]))
                for partition in facts.get("partitions") or [] if partition.get("drift")]
     if drifted:
-        shown = "; ".join(drifted[:DRIFT_SHOWN]) + ("; and %d more" % (len(drifted) - DRIFT_SHOWN)
-                                                   if len(drifted) > DRIFT_SHOWN else "")
+        more = len(drifted) - DRIFT_SHOWN
+        shown = "; ".join(drifted[:DRIFT_SHOWN]) + ("; and %d more" % more if more > 0 else "")
         findings.append(Finding(WARNING, "partitions that differ from what the parent gives them (postgres_partition "
                                          "with inherit: enforce repairs all but a tablespace): %s" % shown))
     return findings

@@ -144,7 +144,6 @@ def test_a_partition_missing_a_parent_index_is_named():
     assert findings(rows) == [(WARNING, ["partitions without the parent's indexes: events_-2 (events_created_at_idx)"])]
 
 
-
 @pytest.mark.parametrize("drifted, text", [
     pytest.param(1, "events_-2 (owner, replica identity)", id="a drifted partition is named with how it drifted"),
     pytest.param(7, "; ".join("events_%d (owner, replica identity)" % n for n in range(-2, 3)) + "; and 2 more",

@@ -78,9 +78,9 @@ NEW_PARTITIONS = [
                  id="a parent owned by another role gives new partitions its owner and nothing else to do"),
     pytest.param(inheritance(owner="postgres", privileges=owned_by("postgres")), dict(),
                  id="a parent owned by the connecting role needs nothing beyond the creation itself"),
-    pytest.param(inheritance(privileges=owned_by("app_owner") | {Grant("app_reader", "SELECT"),
-                                                                  Grant("app_writer", "UPDATE", column="note"),
-                                                                  Grant(None, "SELECT", True)}),
+    pytest.param(inheritance(privileges=owned_by("app_owner") | {
+                     Grant("app_reader", "SELECT"), Grant("app_writer", "UPDATE", column="note"),
+                     Grant(None, "SELECT", True)}),
                  dict(owner="app_owner", grants=(Grant(None, "SELECT", True), Grant("app_reader", "SELECT"),
                                                  Grant("app_writer", "UPDATE", column="note"))),
                  id="table and column privileges of the parent reach a new partition, grant options and PUBLIC too"),
