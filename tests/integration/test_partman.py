@@ -161,3 +161,55 @@ def test_uuid7_keys_land_in_their_month_and_a_lookup_by_id_prunes_to_one_partiti
     assert "orders_2025_03" in plan
     assert [name for name in ("orders_2025_01", "orders_2025_02", "orders_2025_04", "orders_2025_05")
             if name in plan] == []
+
+
+def test_partman_info_maps_every_set_to_a_policy_that_plans_nothing_and_names_like_partman(module_runner, sets):
+    pg, made_at = sets
+    info = module_runner("postgres_partman_info", pg.params(), check_mode=True)
+    assert info["installed"] is True and info["version"] == "4.7.2" and info["changed"] is False
+    mapped = {entry["table"]: entry for entry in info["sets"]}
+    assert sorted(mapped) == sorted("public.%s" % table for table in SETS)
+    for table, entry in mapped.items():
+        assert entry["refusal"] is None and entry["policy"]["table"] == table
+        assert {"jobmon", "infinite_time_partitions"} <= {unmapped["setting"] for unmapped in entry["unmapped"]}
+        policy = dict(entry["policy"], reference_time=made_at.isoformat())
+        plan = module_runner("postgres_partition", pg.params(**policy), check_mode=True)
+        assert plan.get("failed") is not True and plan["changed"] is False, (table, plan.get("msg"))
+    policy = dict(mapped["public.quarter_hours"]["policy"], reference_time=made_at.isoformat())
+    policy["premake"] += 1
+    created = module_runner("postgres_partition", pg.params(**policy))
+    newest = bounds_of(pg, "quarter_hours")[-1]
+    assert created["changed"] is True
+    assert newest[0] == "quarter_hours_p" + dt.datetime.fromisoformat(newest[1]).strftime("%Y_%m_%d_%H%M")
+
+
+def _partitions(pg, table):
+    return [row[0] for row in bounds_of(pg, table)]
+
+
+def test_switched_off_sets_are_left_alone_by_partman_until_switched_back_on(module_runner, sets):
+    pg = sets[0]
+    handed_over = ["public.three_days", "public.years"]
+    args = pg.params(tables=handed_over, state="off")
+    preview = module_runner("postgres_partman_maintenance", args, check_mode=True, diff=True)
+    assert preview["changed"] is True and preview["switched"] == handed_over
+    assert preview["diff"]["after"] == {table: "off" for table in handed_over}
+    assert pg.value("SELECT count(*) FROM partman.part_config WHERE automatic_maintenance = 'off'") == 0
+    assert module_runner("postgres_partman_maintenance", args)["changed"] is True
+    assert module_runner("postgres_partman_maintenance", args)["changed"] is False
+    refused = module_runner("postgres_partman_maintenance", pg.params(tables=["public.nope", *handed_over],
+                                                                       state="on"))
+    assert refused["failed"] is True and "public.nope" in refused["msg"]
+    assert pg.value("SELECT count(*) FROM partman.part_config WHERE automatic_maintenance = 'off'") == 2
+
+    # pg_partman would now make two more partitions of every set it maintains (without rows in them, only with
+    # infinite_time_partitions).
+    pg.sql("UPDATE partman.part_config SET premake = premake + 2, infinite_time_partitions = true")
+    before = {table: _partitions(pg, table) for table in ("three_days", "years", "fortnights")}
+    pg.sql("SELECT partman.run_maintenance(p_analyze := false)")
+    assert _partitions(pg, "three_days") == before["three_days"] and _partitions(pg, "years") == before["years"]
+    assert len(_partitions(pg, "fortnights")) == len(before["fortnights"]) + 2
+
+    assert module_runner("postgres_partman_maintenance", pg.params(tables=handed_over, state="on"))["changed"]
+    pg.sql("SELECT partman.run_maintenance(p_analyze := false)")
+    assert len(_partitions(pg, "three_days")) == len(before["three_days"]) + 2
