@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import os
 from pathlib import Path
 
@@ -213,3 +214,52 @@ def test_switched_off_sets_are_left_alone_by_partman_until_switched_back_on(modu
     assert module_runner("postgres_partman_maintenance", pg.params(tables=handed_over, state="on"))["changed"]
     pg.sql("SELECT partman.run_maintenance(p_analyze := false)")
     assert len(_partitions(pg, "three_days")) == len(before["three_days"]) + 2
+
+
+MIGRATED = ("quarter_hours", "fortnights", "quarters", "epoch_ms_days", "epoch_ns_hours")
+
+
+def test_the_migration_playbook_writes_the_policy_proves_a_no_op_plan_switches_and_rolls_back(sets):
+    import yaml
+
+    from tests.support.hosts import Host, require_host_python
+
+    require_host_python()
+    pg = sets[0]
+    for table in set(SETS) - set(MIGRATED):  # a host with five sets
+        pg.sql(f"DELETE FROM partman.part_config WHERE parent_table = 'public.{table}'")
+        pg.sql(f"DROP TABLE {table}")
+    host = Host(pg.server, [], variables={
+        "pgfleet_partitions_connection": {"login_unix_socket": pg.server.socket_dir, "port": pg.server.port}})
+    config, cron = host.path("etc/pgfleet/partitions.yml"), host.path("etc/cron.d")
+    migrate = ("pgfleet.partitions.migrate_from_partman", "-e", json.dumps({"pgfleet_migrate_databases": [pg.name]}))
+    try:
+        review = host.play(*migrate)
+        written = yaml.safe_load((host.controller / "partman_policies" / "db1.yml").read_text())
+        items = {item["table"]: item for item in written["pgfleet_migrated_policy"]}
+        assert sorted(items) == sorted("public.%s" % table for table in MIGRATED)
+        assert items["public.fortnights"]["interval"] == "2 weeks" and items["public.fortnights"]["db"] == pg.name
+        assert items["public.epoch_ns_hours"]["epoch"] == "nanoseconds"
+        assert {"public.quarters", "jobmon"} <= {value for entry in written["pgfleet_migrated_unmapped"]
+                                                 for value in (entry["table"], entry["setting"])}
+        assert review.output.count("no-op plan") == len(MIGRATED), review.output[-6000:]
+        assert not config.exists() and not any(cron.iterdir())
+        assert pg.value("SELECT count(*) FROM partman.part_config WHERE automatic_maintenance = 'on'") == 5
+
+        host.play(*migrate, "-e", "pgfleet_migrate_apply=true")
+        assert pg.value("SELECT count(*) FROM partman.part_config WHERE automatic_maintenance = 'off'") == 5
+        installed = yaml.safe_load(config.read_text())
+        assert sorted(MIGRATED) == sorted(item["table"].split(".")[1] for item in installed["tables"]), installed
+        assert any(cron.iterdir())
+        pg.sql("UPDATE partman.part_config SET premake = premake + 2, infinite_time_partitions = true")
+        before = {table: _partitions(pg, table) for table in MIGRATED}
+        pg.sql("SELECT partman.run_maintenance(p_analyze := false)")
+        assert {table: _partitions(pg, table) for table in MIGRATED} == before
+
+        host.play(*migrate, "-e", "pgfleet_migrate_rollback=true")
+        assert pg.value("SELECT count(*) FROM partman.part_config WHERE automatic_maintenance = 'on'") == 5
+        assert yaml.safe_load(config.read_text())["tables"] == []
+        pg.sql("SELECT partman.run_maintenance(p_analyze := false)")
+        assert len(_partitions(pg, "quarters")) == len(before["quarters"]) + 2
+    finally:
+        host.remove()
