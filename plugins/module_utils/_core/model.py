@@ -163,6 +163,21 @@ class TableState:
         return "other"
 
 
+SUB_STRATEGIES = ("range", "list", "hash")
+
+
+@dataclass(frozen=True)
+class SubPartitioning:
+    """How each new top-level partition is itself partitioned: by `column`, with RANGE children of `interval`
+    covering the whole partition, a LIST child per `list_partitions` entry, or `hash_modulus` HASH children."""
+
+    strategy: str
+    column: str
+    interval: Any = None
+    list_partitions: Any = None
+    hash_modulus: Optional[int] = None
+
+
 @dataclass(frozen=True)
 class PartitionPolicy:
     """The options of postgres_partition, validated."""
@@ -188,6 +203,7 @@ class PartitionPolicy:
     list_new_values: str = "ignore"  # create: a LIST partition for every value found in the default partition
     template_table: Optional[TableName] = None  # whose indexes, storage parameters and grants partitions also get
     inherit: str = "new"  # new: partitions get what the parent carries when created; enforce: existing ones too
+    subpartition: Optional[SubPartitioning] = None  # new top-level partitions are created partitioned so
 
 
 @dataclass(frozen=True)
@@ -198,6 +214,8 @@ class CreatePartition:
     name: str
     bounds: Any  # RangeBounds, ListBounds (with the values as given), HashBounds, or None for DEFAULT
     values: Tuple[Any, ...] = field(default=())  # LIST values as the user gave them, for rendering literals
+    partition_by: Optional[SubPartitioning] = None  # created partitioned, with `children`, then attached
+    children: Tuple["CreatePartition", ...] = field(default=())
 
     @property
     def is_default(self) -> bool:

@@ -180,6 +180,19 @@ def new_partition(inheritance: Inheritance, schema: str, name: str) -> Repair:
     return repair_for(inheritance, fresh_carry(inheritance, schema, name))
 
 
+def new_sub_parent(inheritance: Inheritance, schema: str, name: str) -> Repair:
+    """What a partition created partitioned (LIKE parent ... PARTITION BY) must be given: it has no storage, so no
+    storage parameters or template indexes (its leaves get those)."""
+    carry = dataclasses.replace(fresh_carry(inheritance, schema, name), reloptions=(), is_partitioned=True)
+    return repair_for(inheritance, carry)
+
+
+def new_leaf(inheritance: Inheritance, schema: str, name: str) -> Repair:
+    """What a sub-partition created PARTITION OF a new partitioned partition must be given; its CREATE TABLE carries
+    the storage parameters and access method, PARTITION OF the parent's indexes and tablespace."""
+    return new_partition(inheritance, schema, name)
+
+
 def identity_text(kind: Optional[str], index: Optional[str]) -> Optional[str]:
     if kind is None:
         return None

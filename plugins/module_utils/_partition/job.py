@@ -53,20 +53,22 @@ def create_partitions(database, state: TableState, actions: Sequence[CreateParti
     """Create each planned partition in its own transaction, with what `inheritance` (_inherit.job.read) says it
     inherits; a failure leaves earlier ones created. The statements (run, or in check mode that would run) go to
     database.queries."""
-    plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema,
-                                                                   [action.name for action in actions]))
+    names = [action.name for action in actions] + [child.name for action in actions for child in action.children]
+    plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema, names))
     result = CreationResult()
     for action in actions:
         rows, default_bytes = catalog.rows_to_move_and_default_size(database, state, action)
         creation = plan.creation_for(state, action, rows, default_bytes)
-        inherited = inherit_plan.new_partition(inheritance, action.schema, action.name)
-        statements = render.creation_statements(state, creation, inheritance, inherited, database.as_string)
+        new = inherit_plan.new_sub_parent if action.children else inherit_plan.new_partition
+        inherited = new(inheritance, action.schema, action.name)
+        leaves = [inherit_plan.new_leaf(inheritance, child.schema, child.name) for child in action.children]
+        statements = render.creation_statements(state, creation, inheritance, inherited, database.as_string, leaves)
         if not check_mode:
             if creation.proves_absent and not execute.prove_absent(database, state, action, statements,
                                                                    lock_timeout, retries):
                 # Rows of the range arrived in the default partition meanwhile: they are moved instead.
                 statements = render.creation_statements(state, plan.creation_for(state, action, 1, default_bytes),
-                                                        inheritance, inherited, database.as_string)
+                                                        inheritance, inherited, database.as_string, leaves)
             moved = execute.create(database, state, action, statements, lock_timeout, retries)
             rows = moved if moved is not None else rows
         result.created.append(action.name)

@@ -15,6 +15,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME, check_template_text
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import check_anchor
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_sub import parse_subpartition
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.plan import (
     DEFAULT_ROWS_MODES,
     GAPS_MODES,
@@ -82,4 +83,5 @@ def policy_from_params(params: dict) -> PartitionPolicy:
         hash_modulus=params.get("hash_modulus"), tablespace=params.get("tablespace"),
         retention=parse_retention(params["retention"]) if params.get("retention") is not None else None,
         template_table=parse_table_name(template, "template_table") if template is not None else None,
+        subpartition=parse_subpartition(params.get("subpartition")),
     )

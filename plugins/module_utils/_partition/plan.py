@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence, Tuple, Union
 
@@ -22,6 +23,10 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import IntegerRetention, TimeRetention
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name, validate_template
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import ordered
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_sub import (
+    refuse_foreign_sub,
+    with_children,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_values import plan_hash, plan_list
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import EPOCH_SCALE, IntegerGrid
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import (
@@ -74,7 +79,8 @@ def creation_for(state: TableState, action: CreatePartition, rows_to_move: int, 
 
 def refuse_taken_names(state: TableState, actions: Sequence[CreatePartition], taken: Iterable[str]) -> None:
     """A planned name used by any other relation of the schema stops the run before the first DDL."""
-    clashing = sorted(set(taken) & {action.name for action in actions})
+    planned = {action.name for action in actions} | {child.name for action in actions for child in action.children}
+    clashing = sorted(set(taken) & planned)
     if clashing:
         raise PlanError(
             "%s.%s: planned partition name(s) %s already belong to other relations in schema %s; nothing was "
@@ -295,6 +301,12 @@ def plan(state: TableState, policy: PartitionPolicy) -> Plan:
         actions = plan_hash(state, policy)
     if policy.default_partition and state.default_partition is None:
         actions.append(CreatePartition(state.schema, partition_name(state.name, DEFAULT_SUFFIX), None))
+    sub = policy.subpartition
+    if sub is not None:
+        refuse_foreign_sub(state, sub)
+        grid = grid_for(state, dataclasses.replace(policy, interval=sub.interval, interval_anchor=None)) \
+            if sub.strategy == "range" else None
+        actions = [with_children(state, sub, action, grid) for action in actions]
     taken = {}
     for partition in state.partitions:
         taken[partition.name] = "existing partition"
@@ -305,4 +317,9 @@ def plan(state: TableState, policy: PartitionPolicy) -> Plan:
                 % (state.schema, state.name, action.name, taken[action.name])
             )
         taken[action.name] = "planned partition"
+        for child in action.children:
+            if child.name in taken:
+                raise PlanError("%s.%s: the name %s is given to two partitions; fix name_template"
+                                % (state.schema, state.name, child.name))
+            taken[child.name] = "planned sub-partition"
     return Plan(tuple(actions), reference, current)

@@ -134,7 +134,8 @@ def lock_out_writers(state: TableState) -> sql.Composable:
 
 
 def creation_statements(state: TableState, creation: Creation, inheritance: Inheritance, inherited: Repair,
-                        as_string: Callable[[Any], str]) -> CreationStatements:
+                        as_string: Callable[[Any], str], children_inherited: Sequence[Repair] = ()
+                        ) -> CreationStatements:
     """The statements that create, fill and attach one partition as `creation` says, giving it in the same
     transaction what the parent (and template) carry: `inherited` (_inherit.plan.new_partition) of `inheritance`.
     `as_string` quotes as the connection does.
@@ -149,8 +150,15 @@ def creation_statements(state: TableState, creation: Creation, inheritance: Inhe
     if creation.moves_rows:
         statements.main.append(lock_out_writers(state))
     before_attach, after_attach = inherit_render.new_partition(inheritance, inherited, as_string)
-    statements.main.append(inherit_render.create_like(inheritance, action.schema, action.name))
+    statements.main.append(inherit_render.create_like(inheritance, action.schema, action.name, action.partition_by))
     statements.main += before_attach
+    # A sub-partitioned partition gets its sub-partitions before ATTACH: the set sees it whole or not at all.
+    for child, child_inherited in zip(action.children, children_inherited):
+        statements.main.append(inherit_render.create_sub_partition(inheritance, child.schema, child.name,
+                                                                   action.schema, action.name, bound_spec(child)))
+        child_before, child_after = inherit_render.new_partition(inheritance, child_inherited, as_string, depth=2)
+        statements.main += child_before
+        after_attach = after_attach + child_after
     if creation.bounds_checked:
         statements.main.append(add_bounds_check(state, action))
     if creation.moves_rows:

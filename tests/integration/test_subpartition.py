@@ -1,0 +1,67 @@
+"""Two-level sets: each new top-level partition is created partitioned with all its sub-partitions and then
+attached; the sub-partitions carry what the parent gives (owner, privileges, template storage parameters)."""
+
+from __future__ import annotations
+
+import pytest
+
+REFERENCE = "2025-03-14T12:00:00+00:00"
+
+
+def tree(pg, table):
+    """(relation, its parent, level, whether it is partitioned) of the whole set, the root left out."""
+    return pg.sql("SELECT relid::regclass::text, parentrelid::regclass::text, level, NOT isleaf "
+                  "FROM pg_partition_tree(%s) WHERE level > 0 ORDER BY 3, 1", (table,))
+
+
+def make_set(pg):
+    for role in ("sub_owner", "sub_reader"):  # roles belong to the server, which the tests share
+        pg.sql(f"DO $$ BEGIN CREATE ROLE {role}; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    pg.sql("CREATE TABLE events (id bigint NOT NULL, created_at timestamptz NOT NULL, region text NOT NULL, "
+           "PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)")
+    pg.sql("ALTER TABLE events OWNER TO sub_owner")
+    pg.sql("GRANT SELECT ON events TO sub_reader")
+    pg.sql("CREATE TABLE events_template (LIKE events) WITH (fillfactor = 70)")
+
+
+SUBS = [
+    pytest.param(dict(strategy="hash", column="id", hash_modulus=4), 4, id="hash by id into four"),
+    pytest.param(dict(strategy="range", column="created_at", interval="day"), 31, id="range by day"),
+]
+
+
+@pytest.mark.parametrize("sub, leaves_of_march", SUBS)
+def test_new_partitions_come_sub_partitioned_and_their_leaves_inherit(module_runner, pg, sub, leaves_of_march):
+    make_set(pg)
+    args = pg.params(table="events", interval="month", premake=1, reference_time=REFERENCE, subpartition=sub,
+                     template_table="events_template")
+    preview = module_runner("postgres_partition", args, check_mode=True)
+    assert preview.get("failed") is not True, preview.get("msg")
+    assert preview["changed"] is True and tree(pg, "events") == []
+    applied = module_runner("postgres_partition", args)
+    assert applied["changed"] is True and applied["created"] == ["events_2025_03", "events_2025_04"]
+    relations = tree(pg, "events")
+    assert [row[0] for row in relations if row[2] == 1] == ["events_2025_03", "events_2025_04"]
+    assert all(row[3] for row in relations if row[2] == 1)
+    march = [row[0] for row in relations if row[1] == "events_2025_03"]
+    assert len(march) == leaves_of_march and not any(row[3] for row in relations if row[2] == 2)
+    leaves = [row[0] for row in relations if row[2] == 2]
+    carried = pg.sql("SELECT relname::text, pg_get_userbyid(relowner)::text, has_table_privilege('sub_reader', "
+                     "oid, 'SELECT'), coalesce(reloptions, '{}')::text FROM pg_class WHERE relname = ANY(%s)",
+                     (leaves + ["events_2025_03"],))
+    for name, owner, readable, options in carried:
+        assert owner == "sub_owner" and readable, name
+        assert options == ("{}" if name == "events_2025_03" else "{fillfactor=70}"), name
+    pg.sql("INSERT INTO events SELECT n, '2025-03-01'::timestamptz + n * interval '1 hour', 'eu' "
+           "FROM generate_series(0, 200) AS n")
+    assert pg.value("SELECT count(DISTINCT tableoid) FROM events WHERE created_at < '2025-04-01'") == min(
+        leaves_of_march, 9)
+    assert module_runner("postgres_partition", args)["changed"] is False
+
+
+def test_a_sub_interval_that_does_not_divide_the_partitions_is_refused_before_anything_changes(module_runner, pg):
+    make_set(pg)
+    refused = module_runner("postgres_partition", pg.params(
+        table="events", interval="month", premake=1, reference_time=REFERENCE,
+        subpartition=dict(strategy="range", column="created_at", interval="week")))
+    assert refused["failed"] is True and "does not divide" in refused["msg"] and tree(pg, "events") == []
