@@ -20,6 +20,8 @@ description:
   - pg_partman's names (C(<parent>_p<datetime_string>)) become the
     O(pgfleet.partitions.postgres_partition#module:name_template), so new partitions are named like the old ones.
   - Changes nothing; used by C(playbooks/migrate_from_partman.yml).
+author:
+  - pgfleet.partitions contributors (@pgfleet)
 extends_documentation_fragment:
   - pgfleet.partitions.connection
 attributes:

@@ -15,6 +15,8 @@ description:
     Nothing else of pg_partman changes; it stays installed, and its other sets keep their setting.
   - Only the sets not already in O(state) change; a set not in C(part_config) is refused before anything changes.
   - Used by C(playbooks/migrate_from_partman.yml) to hand sets over to this collection and back.
+author:
+  - pgfleet.partitions contributors (@pgfleet)
 extends_documentation_fragment:
   - pgfleet.partitions.connection
 attributes:

@@ -198,8 +198,8 @@ def test_switched_off_sets_are_left_alone_by_partman_until_switched_back_on(modu
     assert pg.value("SELECT count(*) FROM partman.part_config WHERE automatic_maintenance = 'off'") == 0
     assert module_runner("postgres_partman_maintenance", args)["changed"] is True
     assert module_runner("postgres_partman_maintenance", args)["changed"] is False
-    refused = module_runner("postgres_partman_maintenance", pg.params(tables=["public.nope", *handed_over],
-                                                                       state="on"))
+    unknown = pg.params(tables=["public.nope", *handed_over], state="on")
+    refused = module_runner("postgres_partman_maintenance", unknown)
     assert refused["failed"] is True and "public.nope" in refused["msg"]
     assert pg.value("SELECT count(*) FROM partman.part_config WHERE automatic_maintenance = 'off'") == 2
 

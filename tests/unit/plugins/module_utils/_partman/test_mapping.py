@@ -3,6 +3,7 @@ anchor from the bounds, pg_partman's names, retention, and every setting without
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -99,7 +100,7 @@ def test_a_set_on_no_single_grid_is_refused_naming_its_first_partition():
     state = state_of("2 weeks", dt.datetime(2026, 11, 5))
     odd = Partition("public", "events_odd", RangeBounds(dt.datetime(2026, 1, 2, tzinfo=UTC),
                                                         dt.datetime(2026, 1, 9, tzinfo=UTC)))
-    state = TableState(**dict(state.__dict__, partitions=(odd,) + state.partitions))
+    state = dataclasses.replace(state, partitions=(odd,) + state.partitions)
     mapped = map_set(ROW_47, state, "UTC")
     assert mapped.item is None and "events_odd" in mapped.refusal and "nothing from names" in mapped.refusal
 
