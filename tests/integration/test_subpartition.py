@@ -3,6 +3,9 @@ attached; the sub-partitions carry what the parent gives (owner, privileges, tem
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+
 import pytest
 
 REFERENCE = "2025-03-14T12:00:00+00:00"
@@ -65,3 +68,67 @@ def test_a_sub_interval_that_does_not_divide_the_partitions_is_refused_before_an
         table="events", interval="month", premake=1, reference_time=REFERENCE,
         subpartition=dict(strategy="range", column="created_at", interval="week")))
     assert refused["failed"] is True and "does not divide" in refused["msg"] and tree(pg, "events") == []
+
+
+def _restored_rows(pg, dump, table, tmp_path):
+    """The rows of `table` restored from its dump into a scratch database (the leaf alone, without its ATTACH)."""
+    scratch = f"{pg.name}_{table}"
+    restore = str(pg.server.bin_dir / "pg_restore")
+    pg.server.psql(f"CREATE DATABASE {scratch} TEMPLATE template0")
+    try:
+        listing = subprocess.run([restore, "-l", dump], check=True, capture_output=True, text=True).stdout
+        entries = tmp_path / f"{table}.list"
+        entries.write_text("".join(line + "\n" for line in listing.splitlines() if "ATTACH" not in line))
+        subprocess.run([restore, "-h", pg.server.socket_dir, "-p", str(pg.server.port), "-U", "postgres", "-d",
+                        scratch, "--exit-on-error", "-L", str(entries), dump], check=True, capture_output=True)
+        return sorted(dataclasses.replace(pg, name=scratch).sql(f"SELECT id, created_at FROM {table}"))
+    finally:
+        pg.server.psql(f"DROP DATABASE {scratch} WITH (FORCE)")
+
+
+@pytest.mark.parametrize("action", ["drop", "detach"])
+def test_retention_dumps_every_leaf_of_a_sub_partitioned_partition_then_removes_it_whole(
+        module_runner, pg, tmp_path, action):
+    make_set(pg)
+    module_runner("postgres_partition", pg.params(
+        table="events", interval="month", premake=2, reference_time=REFERENCE,
+        subpartition=dict(strategy="hash", column="id", hash_modulus=4)))
+    pg.sql("INSERT INTO events SELECT n, '2025-03-01'::timestamptz + n * interval '2 hours', 'eu' "
+           "FROM generate_series(0, 99) AS n")
+    leaves = {row[0]: sorted(pg.sql(f"SELECT id, created_at FROM {row[0]}")) for row in tree(pg, "events")
+              if row[1] == "events_2025_03"}
+    args = pg.params(table="events", retention="2 months", reference_time="2025-06-15T00:00:00+00:00",
+                     action=action, backup_dir=str(tmp_path / "backups"),
+                     pg_dump_path=str(pg.server.bin_dir / "pg_dump"))
+    preview = module_runner("postgres_partition_retention", args, check_mode=True)
+    assert preview["changed"] is True and sorted(b["partition"] for b in preview["backups"]) == sorted(
+        "public.%s" % leaf for leaf in leaves)
+    assert len(tree(pg, "events")) == 3 + 3 * 4
+    result = module_runner("postgres_partition_retention", args)
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["dropped" if action == "drop" else "detached"] == ["public.events_2025_03"]
+    assert sorted(b["partition"] for b in result["backups"]) == sorted("public.%s" % leaf for leaf in leaves)
+    assert sum(b["rows"] for b in result["backups"]) == 100
+    assert "events_2025_03" not in [row[0] for row in tree(pg, "events")]
+    for backup in result["backups"]:
+        leaf = backup["partition"].split(".")[1]
+        assert _restored_rows(pg, backup["path"], leaf, tmp_path) == leaves[leaf]
+    kept = pg.value("SELECT count(*) FROM events_2025_03") if action == "detach" else None
+    assert kept in (None, 100)
+    assert module_runner("postgres_partition_retention", args)["changed"] is False
+
+
+def test_info_counts_a_sub_partitioned_partition_by_its_leaves(module_runner, pg):
+    make_set(pg)
+    module_runner("postgres_partition", pg.params(table="events", interval="month", premake=0,
+                                                  reference_time=REFERENCE,
+                                                  subpartition=dict(strategy="hash", column="id", hash_modulus=2)))
+    pg.sql("CREATE TABLE events_2025_04 PARTITION OF events FOR VALUES FROM ('2025-04-01') TO ('2025-05-01') "
+           "PARTITION BY HASH (id)")  # no leaves yet
+    pg.sql("INSERT INTO events SELECT n, '2025-03-01'::timestamptz + n * interval '1 minute', 'eu' "
+           "FROM generate_series(1, 1000) AS n")
+    pg.sql("ANALYZE events")
+    info = module_runner("postgres_partition_info", pg.params(table=["events"]))
+    partitions = {p["name"]: p for p in info["tables"]["public.events"]["partitions"]}
+    assert partitions["events_2025_03"]["rows_estimate"] == 1000 and partitions["events_2025_03"]["size_bytes"] > 0
+    assert partitions["events_2025_04"]["rows_estimate"] == 0

@@ -129,6 +129,7 @@ class Partition:
     size_bytes: int = 0
     rows_estimate: int = 0
     oid: int = 0  # tells a partition from an earlier one of the same name
+    leaves: Tuple[Tuple[str, str], ...] = ()  # (schema, name) of a sub-partitioned one's leaves, where read
 
 
 @dataclass(frozen=True)

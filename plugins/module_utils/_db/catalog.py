@@ -38,13 +38,19 @@ LIMIT 1
 _PARTITIONS_QUERY = """
 SELECT n.nspname::text, c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.relkind = 'p',
        i.inhdetachpending,
-       CASE WHEN %(sizes)s THEN pg_total_relation_size(c.oid)
-            ELSE c.relpages::bigint * current_setting('block_size')::int END,
-       greatest(c.reltuples, 0)::bigint, c.oid
+       sum(CASE WHEN %(sizes)s THEN pg_total_relation_size(l.oid)
+                ELSE l.relpages::bigint * current_setting('block_size')::int END)::bigint,
+       sum(greatest(l.reltuples, 0))::bigint, c.oid
 FROM pg_inherits i
 JOIN pg_class c ON c.oid = i.inhrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+-- A sub-partitioned partition's size and rows are those of its leaves.
+LEFT JOIN LATERAL (SELECT c.oid WHERE c.relkind <> 'p'
+                   UNION ALL SELECT t.relid FROM pg_partition_tree(CASE WHEN c.relkind = 'p' THEN c.oid END) AS t
+                   WHERE t.isleaf) AS leaf(oid) ON true
+LEFT JOIN pg_class l ON l.oid = leaf.oid
 WHERE i.inhparent = %(oid)s
+GROUP BY n.nspname, c.relname, c.relpartbound, c.oid, c.relkind, i.inhdetachpending
 ORDER BY c.oid
 """
 

@@ -140,7 +140,6 @@ def test_a_partition_ending_exactly_at_the_cutoff_expires():
 
 NEVER_EXPIRED = [
     pytest.param(part("events_default", "DEFAULT"), id="the default partition"),
-    pytest.param(month(2020, 1, is_partitioned=True), id="a sub-partitioned child"),
     pytest.param(part("events_rest", "FOR VALUES FROM ('2024-01-01 00:00:00+00') TO (MAXVALUE)"), id="up to MAXVALUE"),
     pytest.param(month(2025, 1), id="the one holding the reference"),
 ]
@@ -152,9 +151,9 @@ def test_some_partitions_never_expire(partition):
     assert result.expired == () and partition in result.kept
 
 
-def test_sub_partitioned_children_past_the_cutoff_are_reported():
+def test_a_sub_partitioned_partition_past_the_cutoff_expires_whole():
     old = month(2020, 1, is_partitioned=True)
-    assert plan_retention(table([old]), policy()).past_cutoff_kept == (old,)
+    assert plan_retention(table([old]), policy()).expired == (old,)
 
 
 def test_from_minvalue_expires_when_its_upper_bound_is_past():
