@@ -263,3 +263,43 @@ def test_the_migration_playbook_writes_the_policy_proves_a_no_op_plan_switches_a
         assert len(_partitions(pg, "quarters")) == len(before["quarters"]) + 2
     finally:
         host.remove()
+
+
+def test_a_partman_set_sub_partitioned_by_day_is_adopted_extended_whole_and_expired_leaf_by_leaf(
+        module_runner, sets, tmp_path):
+    pg = sets[0]
+    pg.sql("CREATE TABLE subbed (k timestamptz NOT NULL, payload text) PARTITION BY RANGE (k)")
+    pg.sql("SELECT partman.create_parent('public.subbed', 'k', 'native', 'monthly', p_premake := 1)")
+    pg.sql("SELECT partman.create_sub_parent('public.subbed', 'k', 'native', 'daily', p_premake := 2, "
+           "p_native_check := 'yes')")
+    now = pg.value("SELECT now()")
+    entries = {entry["table"]: entry for entry in module_runner("postgres_partman_info", pg.params())["sets"]}
+    subbed = entries["public.subbed"]
+    assert subbed["refusal"] is None and subbed["policy"]["subpartition"] == {
+        "strategy": "range", "column": "k", "interval": "day"}
+    sub_parents = [table for table in entries if table.startswith("public.subbed_p")]
+    assert len(sub_parents) == 3 and all(entries[t]["policy"] is None and entries[t]["refusal"] is None
+                                         for t in sub_parents)
+    policy = dict(subbed["policy"], reference_time=now.isoformat())
+    assert module_runner("postgres_partition", pg.params(**policy), check_mode=True)["changed"] is False
+    policy["premake"] += 1
+    created = module_runner("postgres_partition", pg.params(**policy))
+    assert len(created["created"]) == 1, created.get("msg")
+    newest = created["created"][0]
+    days = pg.value("SELECT count(*) FROM pg_partition_tree(%s) WHERE isleaf", (newest,))
+    first = pg.value("SELECT date_trunc('month', now() + interval '2 months')")
+    assert days == ((first + dt.timedelta(days=32)).replace(day=1) - first).days
+
+    oldest = bounds_of(pg, "subbed")[0]
+    pg.sql("INSERT INTO subbed SELECT %s::timestamptz + n * interval '7 hours', 'x' FROM generate_series(0, 99) n",
+           (oldest[1],))
+    leaves = [row[0] for row in pg.sql("SELECT relid::regclass::text FROM pg_partition_tree(%s) WHERE isleaf",
+                                       (oldest[0],))]
+    just_past = pg.value("SELECT %s::timestamptz + interval '1 day'", (oldest[2],))
+    expired = module_runner("postgres_partition_retention", pg.params(
+        table="subbed", retention="1 day", reference_time=just_past.isoformat(),
+        backup_dir=str(tmp_path / "backups"), pg_dump_path=str(pg.server.bin_dir / "pg_dump")))
+    assert expired.get("failed") is not True, expired.get("msg")
+    assert expired["dropped"] == ["public." + oldest[0]]
+    assert sorted(b["partition"] for b in expired["backups"]) == sorted("public." + leaf for leaf in leaves)
+    assert sum(b["rows"] for b in expired["backups"]) == 100 and oldest[0] not in _partitions(pg, "subbed")

@@ -32,12 +32,16 @@ def read_partman(database) -> dict:
     if found is None:
         return {"changed": False, "installed": False, "sets": [], "queries": []}
     schema, version, timezone = found
-    sub_parents = {row["sub_parent"] for row in catalog.part_config_sub(database, schema)}
+    subs = {row["sub_parent"]: row for row in catalog.part_config_sub(database, schema)}
+    rows = catalog.part_config(database, schema)
+    states = {row["parent_table"]: db_catalog.read_table(
+        database, parse_table_name(row["parent_table"], "parent_table"), with_max_key=False) for row in rows}
+    owner_of = {"%s.%s" % (p.schema, p.name): table for table, state in states.items() for p in state.partitions}
     sets = []
-    for row in catalog.part_config(database, schema):
-        state = db_catalog.read_table(database, parse_table_name(row["parent_table"], "parent_table"),
-                                      with_max_key=False)
-        mapped = map_set(row, state, timezone, sub_partitioned=row["parent_table"] in sub_parents)
+    for row in rows:
+        state = states[row["parent_table"]]
+        mapped = map_set(row, state, timezone, sub=subs.get(row["parent_table"]),
+                         part_of=owner_of.get(row["parent_table"]))
         sets.append({"table": mapped.table, "automatic_maintenance": mapped.automatic_maintenance,
                      "policy": mapped.item, "unmapped": jsonable(mapped.unmapped), "refusal": mapped.refusal,
                      "partitions": len(state.partitions), "span": _span(state), "part_config": jsonable(row)})

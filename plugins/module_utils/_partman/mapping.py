@@ -138,9 +138,30 @@ def _anchor(state: TableState, interval: str, timezone: str, epoch: Optional[str
                   "names" % (interval, ranges[0].schema, ranges[0].name))
 
 
-def map_set(row: dict, state: TableState, timezone: str, sub_partitioned: bool = False) -> MappedSet:
-    """The policy item of one pg_partman set, and every setting that has no equivalent, with why."""
+_OLD_WORDS = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter",
+              "yearly": "year"}
+
+
+def _subpartition(row: dict, sub: dict) -> Tuple[Optional[dict], Optional[str]]:
+    """create_sub_parent's template (a part_config_sub row) as our subpartition option, or why it has none."""
+    text = str(sub.get("sub_partition_interval") or "")
+    interval = _OLD_WORDS.get(text) or _grid_interval(text)
+    if sub.get("sub_control") != row.get("control") or sub.get("sub_epoch") not in (None, "none") or not interval:
+        return None, ("sub-partitioned by %s every %s: only a finer time interval of the key itself has an "
+                      "equivalent" % (sub.get("sub_control"), text))
+    return {"strategy": "range", "column": sub["sub_control"], "interval": interval}, None
+
+
+def map_set(row: dict, state: TableState, timezone: str, sub: Optional[dict] = None,
+            part_of: Optional[str] = None) -> MappedSet:
+    """The policy item of one pg_partman set, and every setting that has no equivalent, with why. `sub`: its
+    part_config_sub row (create_sub_parent); `part_of`: the set whose partition this one is (a sub-parent)."""
     mapped = MappedSet(row["parent_table"], row.get("automatic_maintenance") or "on")
+    if part_of is not None:
+        mapped.unmapped.append(dict(setting="parent_table", value=row["parent_table"], note=(
+            "a partition of %s, sub-partitioned by pg_partman: it stays with pg_partman, which keeps adding its "
+            "sub-partitions; partitions this collection creates get all theirs at once" % part_of)))
+        return mapped
     for setting in sorted(row):
         if setting in MAPPED:
             continue
@@ -150,10 +171,13 @@ def map_set(row: dict, state: TableState, timezone: str, sub_partitioned: bool =
         mapped.unmapped.append(dict(setting=setting, value=value, note=WHY.get(setting, "no equivalent here")))
     if row.get("undo_in_progress"):
         mapped.refusal = WHY["undo_in_progress"]
-    if sub_partitioned:
-        mapped.unmapped.append(dict(setting="part_config_sub", value=True,
-                                    note="sub-partitioned sets are not migrated by this playbook yet"))
-        mapped.refusal = mapped.refusal or "sub-partitioned (create_sub_parent)"
+    subpartition = None
+    if sub is not None:
+        subpartition, why = _subpartition(row, sub)
+        mapped.refusal = mapped.refusal or why
+        if sub.get("sub_premake") is not None:
+            mapped.unmapped.append(dict(setting="sub_premake", value=sub["sub_premake"],
+                                        note="new partitions get sub-partitions covering all of them"))
     kind = state.key_kind
     epoch = row.get("epoch") if row.get("epoch") not in (None, "none") else None
     interval_text = str(row.get("partition_interval") or "")
@@ -172,6 +196,7 @@ def map_set(row: dict, state: TableState, timezone: str, sub_partitioned: bool =
     # pg_partman steps time in the session's zone, the server's TimeZone when run by its background worker or cron.
     zoned = timezone != "UTC" and (epoch or state.key_type in ("timestamp with time zone", "uuid"))
     for option, value in (("interval_anchor", anchor), ("epoch", epoch), ("template_table", row.get("template_table")),
+                          ("subpartition", subpartition),
                           ("name_template", _name_template(row.get("datetime_string"), kind, epoch)),
                           ("timezone", timezone if zoned else None)):
         if value is not None:

@@ -105,9 +105,25 @@ def test_a_set_on_no_single_grid_is_refused_naming_its_first_partition():
     assert mapped.item is None and "events_odd" in mapped.refusal and "nothing from names" in mapped.refusal
 
 
-def test_sub_partitioned_and_undoing_sets_are_refused_and_say_so():
-    assert "sub-partitioned" in map_set(ROW_47, state_of("2 weeks", dt.datetime(2026, 11, 5)), "UTC",
-                                        sub_partitioned=True).refusal
+def test_a_set_pg_partman_sub_partitioned_by_day_maps_to_a_range_subpartition():
+    sub = {"sub_parent": "public.events", "sub_control": "ts", "sub_partition_interval": "daily", "sub_premake": 2,
+           "sub_epoch": "none"}
+    mapped = map_set(dict(ROW_5), state_of("month"), "UTC", sub=sub)
+    assert mapped.refusal is None
+    assert mapped.item["subpartition"] == {"strategy": "range", "column": "ts", "interval": "day"}
+    assert [entry["setting"] for entry in mapped.unmapped] == ["sub_premake"]
+
+
+def test_a_sub_parent_stays_with_partman_and_a_sub_partitioning_by_another_column_is_refused():
+    kept = map_set(dict(ROW_5, parent_table="public.events_p2026_12"), state_of("day"), "UTC",
+                   part_of="public.events")
+    assert kept.item is None and kept.refusal is None and "stays with pg_partman" in kept.unmapped[0]["note"]
+    sub = {"sub_parent": "public.events", "sub_control": "region", "sub_partition_interval": "1 day",
+           "sub_epoch": "none"}
+    assert "only a finer time interval" in map_set(dict(ROW_5), state_of("month"), "UTC", sub=sub).refusal
+
+
+def test_a_set_pg_partman_is_undoing_is_refused():
     assert "undoing" in map_set(dict(ROW_47, undo_in_progress=True), state_of("2 weeks", dt.datetime(2026, 11, 5)),
                                 "UTC").refusal
 
