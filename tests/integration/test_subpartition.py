@@ -132,3 +132,23 @@ def test_info_counts_a_sub_partitioned_partition_by_its_leaves(module_runner, pg
     partitions = {p["name"]: p for p in info["tables"]["public.events"]["partitions"]}
     assert partitions["events_2025_03"]["rows_estimate"] == 1000 and partitions["events_2025_03"]["size_bytes"] > 0
     assert partitions["events_2025_04"]["rows_estimate"] == 0
+
+
+def test_a_hand_made_hash_sub_partitioned_set_is_adopted_as_it_is_and_extended_alike(module_runner, pg):
+    make_set(pg)
+    for month in ("2025_02", "2025_03"):
+        lower = month.replace("_", "-") + "-01"
+        pg.sql(f"CREATE TABLE events_{month} PARTITION OF events FOR VALUES FROM ('{lower}') TO "
+               f"('{lower}'::date + interval '1 month') PARTITION BY HASH (id)")
+        for remainder in range(4):
+            pg.sql(f"CREATE TABLE events_{month}_h{remainder} PARTITION OF events_{month} "
+                   f"FOR VALUES WITH (MODULUS 4, REMAINDER {remainder})")
+    args = pg.params(table="events", interval="month", premake=0, backfill=1, reference_time=REFERENCE,
+                     subpartition=dict(strategy="hash", column="id", hash_modulus=4))
+    assert module_runner("postgres_partition", args, check_mode=True)["changed"] is False
+    before = tree(pg, "events")
+    extended = module_runner("postgres_partition", dict(args, premake=1))
+    assert extended["created"] == ["events_2025_04"]
+    assert tree(pg, "events") == sorted(before + [
+        ("events_2025_04", "events", 1, True)] + [("events_2025_04_h%d" % r, "events_2025_04", 2, False)
+                                                  for r in range(4)], key=lambda row: (row[2], row[0]))
