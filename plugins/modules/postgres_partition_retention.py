@@ -14,7 +14,7 @@ description:
     before the cutoff, that is when its upper bound is at or before O(reference_time) minus O(retention). A
     partition straddling the cutoff is kept. Bounds come from the catalog, never from partition names.
   - Never touched are the default partition, the partition holding the reference, anything newer than the
-    cutoff. A sub-partitioned partition expires whole: with O(backup_dir) every one of its leaves is dumped and
+    cutoff. A sub-partitioned partition expires whole; with O(backup_dir) every one of its leaves is dumped and
     verified first.
   - Each expired partition is its own step, oldest first. With O(backup_dir) the step starts with a verified
     C(pg_dump -Fc) of the partition; a dump that fails or does not verify stops the run before that partition is

@@ -162,6 +162,11 @@ def test_uuid7_keys_land_in_their_month_and_a_lookup_by_id_prunes_to_one_partiti
     assert "orders_2025_03" in plan
     assert [name for name in ("orders_2025_01", "orders_2025_02", "orders_2025_04", "orders_2025_05")
             if name in plan] == []
+    expired = module_runner("postgres_partition_retention", pg.params(
+        table="orders", retention="3 months", reference_time="2025-05-15T00:00:00+00:00"))
+    assert expired.get("failed") is not True, expired.get("msg")
+    assert expired["dropped"] == ["public.orders_2025_01"]
+    assert pg.value("SELECT count(*) FROM orders WHERE note LIKE '2025-01%'") == 0
 
 
 def test_partman_info_maps_every_set_to_a_policy_that_plans_nothing_and_names_like_partman(module_runner, sets):

@@ -17,7 +17,8 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
     TableState,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import IntegerRetention, TimeRetention
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import on_key_axis
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import uuid7_instant
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import instant, on_key_axis
 from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.params import RetentionPolicy
 
 CONCURRENT_DETACH_VERSION = 140000  # DETACH PARTITION ... CONCURRENTLY exists from PostgreSQL 14
@@ -44,14 +45,16 @@ class RetentionPlan:
 def _reference_and_cutoff(state, policy):
     table = "%s.%s" % (state.schema, state.name)
     retention, reference = policy.retention, policy.reference_time
-    if state.key_kind == "time":
+    if state.key_kind in ("time", "uuid"):
         if not isinstance(retention, TimeRetention):
             raise PlanError("%s: the key %s is %s, so retention must be an interval such as '%d days', not a bare "
                             "number" % (table, state.key, state.key_type, retention.distance))
         if isinstance(reference, int):
             raise PlanError("%s: reference_time must be a date or date-time for the %s key %s, not %r"
                             % (table, state.key_type, state.key, reference))
-        reference = on_key_axis(reference if reference is not None else state.server_now, state.key_type)
+        reference = reference if reference is not None else state.server_now
+        # A UUIDv7 key is measured by the time its bounds encode.
+        reference = instant(reference) if state.key_kind == "uuid" else on_key_axis(reference, state.key_type)
         return reference, retention.before(reference)
     if state.key_kind == "integer":
         if not isinstance(retention, IntegerRetention):
@@ -63,7 +66,8 @@ def _reference_and_cutoff(state, policy):
                             % (table, state.key_type, state.key, str(reference)))
         reference = reference if reference is not None else state.max_key
         return reference, None if reference is None else retention.before(reference)
-    raise PlanError("%s: retention supports date, timestamp, timestamptz and integer RANGE keys; the key %s is %s"
+    raise PlanError("%s: retention supports date, timestamp, timestamptz, integer and uuid (UUIDv7) RANGE keys; "
+                    "the key %s is %s"
                     % (table, state.key, state.key_type))
 
 
@@ -87,6 +91,10 @@ def _sort_key(partition):
     return (0, None) if lower is MINVALUE else (1, lower)
 
 
+def _on_axis(value: Any, state: TableState) -> Any:
+    return uuid7_instant(value) if state.key_kind == "uuid" else on_key_axis(value, state.key_type)
+
+
 def plan_retention(state: TableState, policy: RetentionPolicy) -> RetentionPlan:
     """Which partitions of a RANGE set lie wholly before the cutoff (upper bound <= reference - retention).
 
@@ -101,7 +109,7 @@ def plan_retention(state: TableState, policy: RetentionPolicy) -> RetentionPlan:
     for partition in state.partitions:
         upper = partition.bounds.upper if isinstance(partition.bounds, RangeBounds) else MAXVALUE
         before_cutoff = cutoff is not None and upper is not MAXVALUE and (
-            upper is MINVALUE or on_key_axis(upper, state.key_type) <= cutoff)
+            upper is MINVALUE or _on_axis(upper, state) <= cutoff)
         if before_cutoff and not partition.is_default:
             expired.append(partition)
         elif not partition.detach_pending:
