@@ -134,15 +134,35 @@ def _anchor_hint(grid: Union[TimeGrid, IntegerGrid], partition) -> str:
     return " No interval_anchor puts its bounds on a grid of %s: check interval." % grid.interval
 
 
+def _lower_first(partition) -> tuple:
+    """Sort key of RANGE partitions by lower bound, MINVALUE first (cheaper than comparing pairs)."""
+    lower = partition.bounds.lower
+    return (-1, 0) if lower is MINVALUE else (1, 0) if lower is MAXVALUE else (0, lower)
+
+
 def refuse_off_grid(state: TableState, grid: Union[TimeGrid, IntegerGrid], existing: Sequence,
                     clashes: Mapping[str, Tuple[str, RangeBounds]]) -> None:
     """Adopting a set infers nothing from its names: every finite bound of its partitions must start a bucket of the
     grid. The refusal names the first partition off the grid, the planned partition it overlaps (`clashes`: by
     existing name, the first planned one it overlaps) and the interval_anchor that would fit it. Only a partition off
     the grid can overlap a planned one with different bounds."""
-    for partition in ordered(existing):
-        off = [value for value in (partition.bounds.lower, partition.bounds.upper)
-               if value is not MINVALUE and value is not MAXVALUE and not grid.on_grid(value)]
+    starts = {}  # bound -> the bucket it starts: a partition's lower bound is mostly the previous one's upper
+
+    def on_grid(value, after=None):
+        if value is MINVALUE or value is MAXVALUE or value in starts:
+            return True
+        following = grid.shift(after, 1) if after is not None else None
+        if following is None or grid.to_key(following) != value:
+            following = grid.floor(grid.from_key(value))
+            if grid.to_key(following) != value:
+                return False
+        starts[value] = following
+        return True
+
+    for partition in sorted(existing, key=_lower_first):
+        lower, upper = partition.bounds.lower, partition.bounds.upper
+        off = [value for value, fits in ((lower, on_grid(lower)), (upper, on_grid(upper, starts.get(lower))))
+               if not fits]
         if not off:
             continue
         if isinstance(grid, IntegerGrid):

@@ -93,3 +93,15 @@ def test_an_integer_set_off_its_step_is_refused():
 def test_an_anchor_is_refused_for_an_integer_step():
     with pytest.raises(PlanError, match="interval_anchor applies to time intervals"):
         policy_from_params(dict(interval="1000", interval_anchor="2025-01-01"))
+
+
+def test_a_partition_starting_on_the_grid_but_ending_off_it_is_refused_and_one_spanning_buckets_is_not():
+    grid = TimeGrid("month", TSTZ)
+    partitions = made_like_partman(grid, before=2, after=2)
+    wide = Partition("public", "events_2023", RangeBounds(dt.datetime(2023, 1, 1, tzinfo=UTC),
+                                                          dt.datetime(2024, 1, 1, tzinfo=UTC)))
+    assert plan(table(TSTZ, [wide] + partitions), _policy("month", None, None, premake=2)).actions == ()
+    short = Partition("public", "events_2024_01", RangeBounds(dt.datetime(2024, 1, 1, tzinfo=UTC),
+                                                              dt.datetime(2024, 1, 15, tzinfo=UTC)))
+    with pytest.raises(PlanError, match="events_2024_01 .* bound 2024-01-15 00:00:00"):
+        plan(table(TSTZ, [wide, short] + partitions), _policy("month", None, None, premake=2))
