@@ -152,3 +152,27 @@ def test_a_hand_made_hash_sub_partitioned_set_is_adopted_as_it_is_and_extended_a
     assert tree(pg, "events") == sorted(before + [
         ("events_2025_04", "events", 1, True)] + [("events_2025_04_h%d" % r, "events_2025_04", 2, False)
                                                   for r in range(4)], key=lambda row: (row[2], row[0]))
+
+
+def test_the_runner_creates_sub_partitioned_months_and_its_backup_job_dumps_their_leaves(pg, tmp_path):
+    from tests.support.launcher import run_runner, write_config
+
+    pg.sql("CREATE TABLE audit_log (id bigint NOT NULL, created_at timestamptz NOT NULL, line text) "
+           "PARTITION BY RANGE (created_at)")
+    item = dict(db=pg.name, table="audit_log", interval="month", premake=1, backfill=2,
+                subpartition=dict(strategy="hash", column="id", hash_modulus=2), backup=True)
+    config = write_config(tmp_path, pg, [item], backup_dir=str(tmp_path / "backups"),
+                          pg_dump_path=str(pg.server.bin_dir / "pg_dump"))
+    created = run_runner(config, "run", "create")
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert pg.value("SELECT count(*) FROM pg_partition_tree('audit_log') WHERE isleaf") == 4 * 2
+    pg.sql("INSERT INTO audit_log SELECT n, now() - n * interval '1 day', 'x' FROM generate_series(1, 40) AS n "
+           "WHERE now() - n * interval '1 day' >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
+           "- interval '2 months'")
+    backed_up = run_runner(config, "run", "backup")
+    assert backed_up.returncode == 0, backed_up.stdout + backed_up.stderr
+    assert backed_up.stdout.startswith(f"CHANGED {pg.name}/audit_log backup: backed up 4 partitions"), \
+        backed_up.stdout
+    dumps = sorted(path.name for path in (tmp_path / "backups" / pg.name).glob("*.dump"))
+    assert len(dumps) == 4 and all("_h" in name for name in dumps)
+    assert run_runner(config, "run", "backup").stdout.startswith("OK")

@@ -201,3 +201,21 @@ def oids_as_text(oids: Optional[Sequence[int]]) -> Optional[List[str]]:
     """Oids as query parameters: as text, since drivers send small integers as smallint[] and there is no
     smallint -> oid cast."""
     return None if oids is None else [str(oid) for oid in oids]
+
+
+_LEAVES_QUERY = """
+SELECT t.parentrelid::oid, p.oid, n.nspname::text, c.relname::text, c.oid
+FROM unnest(%s::oid[]) AS p(oid)
+CROSS JOIN LATERAL pg_partition_tree(p.oid) AS t
+JOIN pg_class c ON c.oid = t.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE t.isleaf AND t.level > 0
+ORDER BY c.oid
+"""
+
+
+def leaves_of(database, partitions: Sequence[Partition]) -> List[Partition]:
+    """The leaf tables of sub-partitioned partitions, each with the bounds of the partition it belongs to."""
+    by_oid = {p.oid: p for p in partitions}
+    return [Partition(schema, name, by_oid[root].bounds, oid=int(oid))
+            for _parent, root, schema, name, oid in database.query(_LEAVES_QUERY, (list(by_oid),))]
