@@ -162,6 +162,11 @@ def test_uuid7_keys_land_in_their_month_and_a_lookup_by_id_prunes_to_one_partiti
     assert "orders_2025_03" in plan
     assert [name for name in ("orders_2025_01", "orders_2025_02", "orders_2025_04", "orders_2025_05")
             if name in plan] == []
+    info = module_runner("postgres_partition_info", pg.params(table=["orders"],
+                                                              reference_time="2025-03-14T15:09:26+00:00"))
+    runway = info["tables"]["public.orders"]["runway"]
+    assert runway["current"] == "orders_2025_03" and runway["partitions"] == 2, runway
+    assert runway["until"] == "2025-06-01T00:00:00+00:00"  # the time the last bound encodes
     expired = module_runner("postgres_partition_retention", pg.params(
         table="orders", retention="3 months", reference_time="2025-05-15T00:00:00+00:00"))
     assert expired.get("failed") is not True, expired.get("msg")
