@@ -180,9 +180,9 @@ def test_the_runner_creates_sub_partitioned_months_and_its_backup_job_dumps_thei
 
 def test_list_sub_partitions_take_their_values(module_runner, pg):
     pg.sql("CREATE TABLE visits (at timestamptz NOT NULL, region text NOT NULL) PARTITION BY RANGE (at)")
+    regions = {"eu": ["eu", "uk"], "us": ["us"]}
     args = pg.params(table="visits", interval="month", premake=0, reference_time=REFERENCE,
-                     subpartition=dict(strategy="list", column="region", list_partitions={"eu": ["eu", "uk"],
-                                                                                           "us": ["us"]}))
+                     subpartition=dict(strategy="list", column="region", list_partitions=regions))
     assert module_runner("postgres_partition", args)["created"] == ["visits_2025_03"]
     assert [row[0] for row in tree(pg, "visits") if row[2] == 2] == ["visits_2025_03_eu", "visits_2025_03_us"]
     pg.sql("INSERT INTO visits VALUES ('2025-03-02', 'uk'), ('2025-03-03', 'us')")
