@@ -12,16 +12,33 @@ class ModuleDocFragment(object):
 options:
   interval:
     description:
-      - RANGE tables only. For a C(date), C(timestamp) or C(timestamptz) key one of C(hour), C(day), C(week),
-        C(month), C(quarter), C(year).
+      - RANGE tables only. For a C(date), C(timestamp), C(timestamptz) or C(uuid) (UUIDv7) key one of C(hour),
+        C(day), C(week), C(month), C(quarter), C(year), or a positive count of one unit as PostgreSQL writes
+        intervals, such as C(15 minutes), C(2 hours), C(3 days), C(2 weeks), C(3 months) or C(2 years)
+        (minutes and hours not for C(date) keys).
       - For an integer key (C(smallint), C(integer), C(bigint), C(numeric)) a positive integer step, or a time
-        word together with O(epoch) when the key holds Unix time.
+        interval together with O(epoch) when the key holds Unix time.
+      - For a C(uuid) key the bounds are the smallest UUIDv7 of each interval start's millisecond, so every
+        UUIDv7 made in an interval falls in its partition and a lookup by id prunes to one partition.
+      - Adopting an existing set infers nothing from partition names, only from bounds. Every bound must start
+        an interval of the grid, else nothing is done and the error names the first partition off the grid and
+        the O(interval_anchor) that would fit it.
     type: str
+  interval_anchor:
+    description:
+      - Where the grid of a time O(interval) is counted from, as local wall time in O(timezone). Whole minutes for
+        minutes and hours, a midnight for days and weeks (a Tuesday midnight for weeks from Tuesday to Tuesday),
+        the first day of a month at midnight for months and years (C(2024-04-01) for fiscal years from April).
+      - Default the epoch C(1970-01-01 00:00), and its first Monday C(1970-01-05) for weeks, so the words keep
+        their calendar meaning (C(quarter) starts in January, April, July and October).
+      - The word C(hour) floors to the local hour; a count of minutes or hours and an anchored hour step in
+        absolute time from the anchor.
+    type: raw
   epoch:
     description:
-      - The integer key holds Unix time in these units; O(interval) is then a time word.
+      - The integer key holds Unix time in these units; O(interval) is then a time interval.
     type: str
-    choices: [seconds, milliseconds]
+    choices: [seconds, milliseconds, microseconds, nanoseconds]
   premake:
     description:
       - RANGE partitions to ensure after the one holding the reference time.
@@ -50,10 +67,12 @@ options:
   name_template:
     description:
       - Python format template for partition names. Fields C({parent}), C({suffix}), and for time intervals
-        C({year}), C({month}), C({day}), C({hour}), C({isoyear}), C({week}), C({quarter}); for integer steps
+        C({year}), C({month}), C({day}), C({hour}), C({minute}), C({isoyear}), C({week}), C({quarter}); for
+        integer steps
         C({lower}).
       - The default C({parent}_{suffix}) gives suffixes C(YYYY_MM), C(YYYY_MM_DD), C(YYYY_MM_DD_HH),
-        C(IYYY_wIW), C(YYYY_qN), C(YYYY) or C(p<lower>). Names over 63 bytes are shortened in the parent part,
+        C(YYYY_MM_DD_HHMI) (minutes), C(IYYY_wIW) (the word C(week); counted weeks are named by their first day),
+        C(YYYY_qN), C(YYYY) or C(p<lower>). Names over 63 bytes are shortened in the parent part,
         with a hash that keeps them unique, never in the suffix.
     type: str
   default_partition:

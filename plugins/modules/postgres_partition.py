@@ -86,6 +86,18 @@ options:
     type: str
     choices: [new, enforce]
     default: new
+  subpartition:
+    description:
+      - Two-level sets. Each new top-level partition is created partitioned, with all its sub-partitions, in one
+        transaction before it is attached (lock-light as any partition), so the set never sees it half made. Its
+        sub-partitions get what the parent carries as any partition does (owner, privileges, replica identity,
+        storage parameters and template indexes, tablespace). Existing partitions are left as they are.
+      - C(strategy) V(range) with C(interval), a finer interval of the partition key itself (for example months
+        by day); the sub-partitions cover the whole partition, so C(premake) is not needed. V(list) with
+        C(list_partitions) (suffix to values, as O(list_partitions)); V(hash) with C(hash_modulus). C(column) is
+        the column sub-partitioned by. Sub-partitions are named C(<partition>_<suffix>), for HASH C(<partition>_hN).
+      - The default partition and partitions made by O(default_rows=drain) are not sub-partitioned.
+    type: dict
   retention:
     description:
       - The retention the table also has (as in M(pgfleet.partitions.postgres_partition_retention)), an interval
@@ -335,7 +347,8 @@ OPTIONS = dict(PARTITION_POLICY_OPTIONS, table=dict(type="str", required=True), 
                drain_pause=dict(type="float", default=0), gaps=dict(type="str", choices=list(GAPS_MODES),
                                                                     default="report"),
                list_new_values=dict(type="str", choices=list(LIST_NEW_VALUES_MODES), default="ignore"),
-               inherit=dict(type="str", choices=["new", "enforce"], default="new"), **LOCKING_OPTIONS,
+               inherit=dict(type="str", choices=["new", "enforce"], default="new"), subpartition=dict(type="dict"),
+               **LOCKING_OPTIONS,
                **RUN_LOCK_OPTIONS)
 
 

@@ -49,11 +49,16 @@ options:
         of that grid would receive (what O(pgfleet.partitions.postgres_partition#module:default_rows=drain) would move
         where). LIST sets always get it per value.
     type: str
+  interval_anchor:
+    description:
+      - With O(interval), where its grid is counted from, as
+        O(pgfleet.partitions.postgres_partition#module:interval_anchor).
+    type: raw
   epoch:
     description:
       - With O(interval), the integer key holds Unix time in these units.
     type: str
-    choices: [seconds, milliseconds]
+    choices: [seconds, milliseconds, microseconds, nanoseconds]
   timezone:
     description:
       - With O(interval), the zone whose local midnights bound the partitions.
@@ -288,7 +293,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._ansible.module
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import EPOCH_SCALE
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import EPOCH_SCALE
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.info import read_facts
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
 
@@ -296,7 +301,8 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.para
 def main():
     module = AnsibleModule(argument_spec=argument_spec(
         table=dict(type="list", elements="str"), reference_time=dict(type="raw"), interval=dict(type="str"),
-        epoch=dict(type="str", choices=list(EPOCH_SCALE)), timezone=dict(type="str", default="UTC"),
+        interval_anchor=dict(type="raw"), epoch=dict(type="str", choices=list(EPOCH_SCALE)),
+        timezone=dict(type="str", default="UTC"),
         template_table=dict(type="str"), tablespace=dict(type="str")),
         supports_check_mode=True)
     params = module.params
@@ -308,6 +314,7 @@ def main():
         if (template or params["tablespace"]) and len(names or []) != 1:
             raise PlanError("template_table and tablespace describe one table: name exactly one in table")
         grid = policy_from_params(dict(interval=params["interval"], epoch=params["epoch"],
+                                       interval_anchor=params["interval_anchor"],
                                        timezone=params["timezone"])) if params["interval"] else None
         return ([parse_table_name(name) for name in names or []], parse_reference_time(params["reference_time"]),
                 grid, parse_table_name(template, "template_table") if template else None)

@@ -14,7 +14,8 @@ description:
     before the cutoff, that is when its upper bound is at or before O(reference_time) minus O(retention). A
     partition straddling the cutoff is kept. Bounds come from the catalog, never from partition names.
   - Never touched are the default partition, the partition holding the reference, anything newer than the
-    cutoff, and sub-partitioned children, which are listed in RV(kept_past_cutoff) when they are past the cutoff.
+    cutoff. A sub-partitioned partition expires whole; with O(backup_dir) every one of its leaves is dumped and
+    verified first.
   - Each expired partition is its own step, oldest first. With O(backup_dir) the step starts with a verified
     C(pg_dump -Fc) of the partition; a dump that fails or does not verify stops the run before that partition is
     touched. Partitions handled earlier in the same run stay handled.
@@ -245,11 +246,6 @@ kept:
   description: The number of partitions left in the set after the run (in check mode, that would be left).
   returned: always
   type: int
-kept_past_cutoff:
-  description: Sub-partitioned children whose range lies before the cutoff; they are left alone.
-  returned: when the table is not on a standby
-  type: list
-  elements: str
 queries:
   description: Every DDL statement executed, or that would be in check mode.
   returned: always

@@ -396,7 +396,7 @@ REFUSED = [
     pytest.param(dict(table="by_day", interval="hour"), "does not fit a date key", id="hourly on a date key"),
     pytest.param(dict(table="by_name", interval="month"), "not supported", id="a text RANGE key"),
     pytest.param(dict(premake=-1), "premake and backfill", id="a negative premake"),
-    pytest.param(dict(interval="fortnight"), "does not fit", id="an unknown interval"),
+    pytest.param(dict(interval="fortnight"), "is neither a word", id="an unknown interval"),
     pytest.param(dict(list_partitions={"a": [1]}), "LIST tables only", id="a LIST option on a RANGE table"),
     pytest.param(dict(name_template="{parent}_x"), "given to two partitions", id="a template that repeats names"),
     pytest.param(dict(name_template="{parent}_{nope}"), "unknown field", id="a template with an unknown field"),

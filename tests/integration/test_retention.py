@@ -532,7 +532,7 @@ def test_integer_keys_expire_below_the_highest_key(pg, module_runner):
     assert "orders_p6000" in attached(pg, "orders")
 
 
-def test_default_and_sub_partitioned_children_stay_and_always_refuses_with_a_default(pg, module_runner):
+def test_the_default_stays_a_sub_partitioned_child_expires_whole_and_always_refuses_with_a_default(pg, module_runner):
     monthly_set(pg, first="2024-05-01", months=9, default=True)
     pg.sql("CREATE TABLE events_old PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01') "
            "PARTITION BY RANGE (at)")
@@ -543,10 +543,12 @@ def test_default_and_sub_partitioned_children_stay_and_always_refuses_with_a_def
     assert len(attached(pg)) == 11
 
     result = run(module_runner, pg, retention="6 months", reference_time=REFERENCE)
-    assert result["dropped"] == ["public.events_2024_05", "public.events_2024_06"], result
-    assert result["kept_past_cutoff"] == ["public.events_old"] and result["concurrently"] is False
-    assert result["queries"] == ['DROP TABLE "public"."events_2024_05"', 'DROP TABLE "public"."events_2024_06"']
-    assert {"events_default", "events_old"} <= set(attached(pg))
+    assert result["dropped"] == ["public.events_old", "public.events_2024_05", "public.events_2024_06"], result
+    assert result["concurrently"] is False
+    assert result["queries"] == ['DROP TABLE "public"."events_old"', 'DROP TABLE "public"."events_2024_05"',
+                                 'DROP TABLE "public"."events_2024_06"']
+    assert "events_default" in attached(pg) and "events_old" not in attached(pg)
+    assert pg.value("SELECT to_regclass('events_old_h1')") is None
 
 
 def test_a_hot_standby_is_left_alone(pg, module_runner, monkeypatch):

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import EPOCH_SCALE
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import EPOCH_SCALE
 
 # Each mirrors a documentation fragment one to one (plugins/doc_fragments/connection.py, partition_policy.py,
 # locking.py); ansible-test's validate-modules checks that they agree.
@@ -32,6 +32,7 @@ CONNECTION_OPTIONS = dict(
 PARTITION_POLICY_OPTIONS = dict(
     interval=dict(type="str"),
     epoch=dict(type="str", choices=list(EPOCH_SCALE)),
+    interval_anchor=dict(type="raw"),
     premake=dict(type="int", default=12),
     backfill=dict(type="int", default=0),
     reference_time=dict(type="raw"),

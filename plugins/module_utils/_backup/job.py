@@ -22,13 +22,13 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db import cata
 
 
 def closed_partitions(state: TableState) -> List[Partition]:
-    """Leaf range partitions of a time key whose whole range lies before the server's now()."""
+    """Range partitions of a time key whose whole range lies before the server's now(); for a sub-partitioned one,
+    its leaves are what is dumped."""
     if state.strategy != "range" or state.key_kind != "time":
         return []
     now = instant(state.server_now)
     return [p for p in state.partitions
-            if isinstance(p.bounds, RangeBounds) and not p.is_partitioned
-            and not bound_before(now, instant(p.bounds.upper))]
+            if isinstance(p.bounds, RangeBounds) and not bound_before(now, instant(p.bounds.upper))]
 
 
 def _age_days(line, now):
@@ -65,12 +65,16 @@ def back_up_closed_partitions(database, table: TableName, backup_dir: str, conne
         return result
     directory = files.database_directory(backup_dir, catalog.current_database(database))
     dumped = files.read_manifest(directory)
+    closed = closed_partitions(state)
+    partitioned = [p for p in closed if p.is_partitioned]
+    leaves = catalog.leaves_of(database, partitioned) if partitioned else []
+    closed = [p for p in closed if not p.is_partitioned] + leaves
     due = []
-    for partition in closed_partitions(state):
+    for partition in closed:
         lines = dumped.get(("%s.%s" % (partition.schema, partition.name), partition.oid))
         if not lines or _age_days(lines[-1], state.server_now) > keep_days:
             due.append((partition, bool(lines)))
-    current = {("%s.%s" % (p.schema, p.name), p.oid) for p in state.partitions}
+    current = {("%s.%s" % (p.schema, p.name), p.oid) for p in state.partitions + tuple(leaves)}
     result["kept"] = sorted({name for (name, oid), lines in dumped.items() if (name, oid) not in current
                              and lines[-1].get("parent", result["table"]) == result["table"]})
     if check_mode:

@@ -12,7 +12,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.bounds import canonical_list_value
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import IntegerGrid
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import IntegerGrid
 
 # More partitions than this to cover the existing keys means the interval is too fine for the data.
 MAX_COVERING_PARTITIONS = 5000

@@ -85,3 +85,40 @@ def parse_retention(value: Any) -> Union[TimeRetention, IntegerRetention]:
         raise PlanError("retention must be more than 0, got %r: a retention of nothing would expire every "
                         "partition" % (value,))
     return TimeRetention(totals[0], totals[1], totals[2], text)
+
+
+# Partition grid intervals: today's words, or one unit with a count as PostgreSQL writes it ('15 minutes', '3 mons').
+GRID_WORDS = {"hour": ("hour", 1), "day": ("day", 1), "week": ("week", 1), "month": ("month", 1),
+              "quarter": ("month", 3), "year": ("year", 1)}
+_GRID_UNITS = {"minute": "minute", "min": "minute", "hour": "hour", "day": "day", "week": "week",
+               "month": "month", "mon": "month", "year": "year"}
+_GRID_TEXT = re.compile(r"^(\d{1,6})\s*([a-z]+?)s?$")
+SUB_DAY_UNITS = ("minute", "hour")
+
+
+@dataclass(frozen=True)
+class GridInterval:
+    """The step of a time grid: `count` of `unit`; `word` is the word it was given as ('1 day' is 'day'), whose
+    partition names and floors it keeps."""
+
+    unit: str
+    count: int
+    word: Any = None
+
+    @property
+    def text(self) -> str:
+        return self.word or "%d %s%s" % (self.count, self.unit, "s" if self.count > 1 else "")
+
+
+def parse_grid_interval(value: Any) -> GridInterval:
+    """A time `interval` as given: a word (hour ... year) or '<count> <unit>' with one unit, minutes to years."""
+    text = " ".join(str(value).strip().lower().split())
+    if text in GRID_WORDS:
+        return GridInterval(*GRID_WORDS[text], word=text)
+    match = _GRID_TEXT.match(text)
+    unit = _GRID_UNITS.get(match.group(2)) if match else None
+    if unit is None or int(match.group(1)) <= 0:
+        raise PlanError("interval %r is neither a word (%s) nor a positive count of one unit such as '15 minutes', "
+                        "'2 hours', '3 days', '2 weeks', '3 months' or '2 years'" % (value, ", ".join(GRID_WORDS)))
+    count = int(match.group(1))
+    return GridInterval(unit, count, unit if count == 1 and unit in GRID_WORDS else None)

@@ -129,6 +129,7 @@ class Partition:
     size_bytes: int = 0
     rows_estimate: int = 0
     oid: int = 0  # tells a partition from an earlier one of the same name
+    leaves: Tuple[Tuple[str, str], ...] = ()  # (schema, name) of a sub-partitioned one's leaves, where read
 
 
 @dataclass(frozen=True)
@@ -158,17 +159,35 @@ class TableState:
             return "time"
         if self.key_type in INTEGER_KEY_TYPES:
             return "integer"
+        if self.key_type == "uuid":
+            return "uuid"
         return "other"
+
+
+SUB_STRATEGIES = ("range", "list", "hash")
+
+
+@dataclass(frozen=True)
+class SubPartitioning:
+    """How each new top-level partition is itself partitioned: by `column`, with RANGE children of `interval`
+    covering the whole partition, a LIST child per `list_partitions` entry, or `hash_modulus` HASH children."""
+
+    strategy: str
+    column: str
+    interval: Any = None
+    list_partitions: Any = None
+    hash_modulus: Optional[int] = None
 
 
 @dataclass(frozen=True)
 class PartitionPolicy:
     """The options of postgres_partition, validated."""
 
-    interval: Any = None  # a TIME_INTERVALS word or a positive int
+    interval: Any = None  # a TIME_INTERVALS word, '<count> <unit>' or a positive int
     premake: int = 12
     backfill: int = 0
-    epoch: Optional[str] = None  # seconds | milliseconds
+    epoch: Optional[str] = None  # a keygrid.EPOCH_SCALE unit
+    interval_anchor: Any = None  # naive local datetime a bucket of a time grid starts at; None: the unit's default
     reference_time: Any = None  # datetime or int; None means the server's now() or max(key)
     timezone: str = "UTC"
     name_template: Optional[str] = None
@@ -185,6 +204,7 @@ class PartitionPolicy:
     list_new_values: str = "ignore"  # create: a LIST partition for every value found in the default partition
     template_table: Optional[TableName] = None  # whose indexes, storage parameters and grants partitions also get
     inherit: str = "new"  # new: partitions get what the parent carries when created; enforce: existing ones too
+    subpartition: Optional[SubPartitioning] = None  # new top-level partitions are created partitioned so
 
 
 @dataclass(frozen=True)
@@ -195,6 +215,8 @@ class CreatePartition:
     name: str
     bounds: Any  # RangeBounds, ListBounds (with the values as given), HashBounds, or None for DEFAULT
     values: Tuple[Any, ...] = field(default=())  # LIST values as the user gave them, for rendering literals
+    partition_by: Optional[SubPartitioning] = None  # created partitioned, with `children`, then attached
+    children: Tuple["CreatePartition", ...] = field(default=())
 
     @property
     def is_default(self) -> bool:

@@ -5,10 +5,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any, Optional
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import (
+    SUB_DAY_UNITS,
+    GridInterval,
+    parse_grid_interval,
+)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import (
+    UUID_KEY_TYPE,
+    epoch_instant,
+    epoch_value,
+    uuid7_floor,
+    uuid7_instant,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import TIME_KEY_TYPES
 
 try:
@@ -18,8 +29,12 @@ except ImportError:  # Python < 3.9 cannot run the engine; the module reports it
     ZoneInfoNotFoundError = Exception
 
 UTC = dt.timezone.utc
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-EPOCH_SCALE = {"seconds": 1, "milliseconds": 1000}
+_SECONDS = {"minute": 60, "hour": 3600}
+_DAYS = {"day": 1, "week": 7}
+_MONTHS = {"month": 1, "year": 12}
+# Where a grid starts unless interval_anchor says otherwise: the epoch, its first Monday for weeks.
+_DEFAULT_ANCHOR = {"week": dt.datetime(1970, 1, 5)}
+EPOCH_WALL = dt.datetime(1970, 1, 1)
 
 
 def instant(value: Any) -> Any:
@@ -77,21 +92,39 @@ def _fractional_offset_change(tz, first_year, last_year):
 
 
 class TimeGrid(object):
-    """Buckets of a calendar interval whose boundaries are wall-clock times in one time zone.
+    """Buckets of a calendar interval whose boundaries are wall-clock times in one time zone, counted from an anchor.
 
     A bucket is identified by its start as local wall time (a naive datetime). Day and longer intervals
     step in wall time, so a month in Europe/Berlin starts at local midnight on both sides of a DST change;
-    hours step in absolute time, so the repeated hour in autumn is its own bucket.
+    minutes and hours step in absolute time, so the repeated hour in autumn is its own bucket. The word 'hour'
+    floors to the local hour, as it always has; a count of minutes or hours floors to the anchor's grid.
     """
 
-    def __init__(self, interval: Any, key_type: str, timezone: str = "UTC", epoch: Optional[str] = None):
-        self.interval = interval
+    def __init__(self, interval: Any, key_type: str, timezone: str = "UTC", epoch: Optional[str] = None,
+                 anchor: Optional[dt.datetime] = None):
+        self.step = interval if isinstance(interval, GridInterval) else parse_grid_interval(interval)
+        self.interval = self.step.text
         self.key_type = key_type
         self.tz = zone(timezone)
         self.epoch = epoch
-        self.aware = key_type == "timestamp with time zone" or epoch is not None
-        if interval == "hour" and key_type == "date":
-            raise PlanError("interval 'hour' does not fit a date key; use day or longer")
+        self.uuid = key_type == UUID_KEY_TYPE
+        self.aware = key_type in ("timestamp with time zone", UUID_KEY_TYPE) or epoch is not None
+        if self.step.unit in SUB_DAY_UNITS and key_type == "date" and epoch is None:
+            raise PlanError("interval %r does not fit a date key; use day or longer" % (self.interval,))
+        default = _DEFAULT_ANCHOR.get(self.step.unit, EPOCH_WALL)
+        self.anchor = check_anchor(anchor, self.step) if anchor is not None else default
+        self.wall_hours = self.step.word == "hour" and self.anchor == default
+
+    @property
+    def trunc_unit(self) -> str:
+        """The coarsest date_trunc unit whose buckets each lie inside one bucket of this grid."""
+        unit, anchor = self.step.unit, self.anchor
+        if self.step.word == "quarter" and anchor == EPOCH_WALL:
+            return "quarter"
+        if unit == "hour" and anchor.minute or unit == "week" and anchor.weekday() or unit == "year" and (
+                anchor.month != 1):
+            return {"hour": "minute", "week": "day", "year": "month"}[unit]
+        return unit
 
     def _local(self, moment):
         """A reference moment as local wall time: aware values are converted into the zone."""
@@ -113,6 +146,10 @@ class TimeGrid(object):
                 start = self.shift(start, 1)
         return start
 
+    def on_grid(self, value: Any) -> bool:
+        """Whether a key value (a partition bound) is the start of a bucket of this grid."""
+        return self.to_key(self.floor(self.from_key(value))) == value
+
     def check_hours_around(self, moment: Any) -> None:
         """Refuse hourly buckets where local hours cannot all start on the hour: in a zone whose UTC offset changes
         by a fraction of an hour (Australia/Lord_Howe moves by 30 minutes) within two years of `moment`.
@@ -121,7 +158,7 @@ class TimeGrid(object):
         different lengths, and names would collide. Zones with a constant fractional offset (Asia/Kolkata) are
         fine: their hours never move against each other.
         """
-        if self.interval != "hour" or not self.aware:
+        if not self.wall_hours or not self.aware:
             return
         instant = moment if isinstance(moment, dt.datetime) and moment.tzinfo is not None else None
         if instant is None:
@@ -137,34 +174,38 @@ class TimeGrid(object):
     def _instant(self, start):
         return start.replace(tzinfo=self.tz).astimezone(UTC)
 
+    def _wall(self, instant):
+        local = instant.astimezone(self.tz)
+        return local.replace(tzinfo=None, fold=local.fold)
+
     def _wall_floor(self, moment):
         local = self._local(moment)
-        if self.interval == "hour":
-            return local.replace(minute=0, second=0, microsecond=0)
+        unit, count, anchor = self.step.unit, self.step.count, self.anchor
+        if unit in SUB_DAY_UNITS:
+            if self.wall_hours:
+                return local.replace(minute=0, second=0, microsecond=0)
+            width = dt.timedelta(seconds=_SECONDS[unit] * count)
+            if not self.aware:
+                return anchor + (local - anchor) // width * width
+            aware = isinstance(moment, dt.datetime) and moment.tzinfo is not None
+            instant, origin = moment.astimezone(UTC) if aware else self._instant(local), self._instant(anchor)
+            return self._wall(origin + (instant - origin) // width * width)
         day = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
-        if self.interval == "day":
-            return day
-        if self.interval == "week":
-            return day - dt.timedelta(days=day.weekday())
-        if self.interval == "month":
-            return day.replace(day=1)
-        if self.interval == "quarter":
-            return day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
-        return day.replace(day=1, month=1)
+        if unit in _DAYS:
+            width = _DAYS[unit] * count
+            return anchor + dt.timedelta(days=(day - anchor).days // width * width)
+        width = _MONTHS[unit] * count
+        months = (day.year - anchor.year) * 12 + day.month - anchor.month
+        return _add_months(anchor, months // width * width)
 
     def shift(self, start: Any, count: int) -> Any:
-        if self.interval == "hour":
-            if not self.aware:
-                return start + dt.timedelta(hours=count)
-            instant = start.replace(tzinfo=self.tz).astimezone(UTC) + dt.timedelta(hours=count)
-            local = instant.astimezone(self.tz)
-            return local.replace(tzinfo=None, fold=local.fold)
-        if self.interval == "day":
-            return start + dt.timedelta(days=count)
-        if self.interval == "week":
-            return start + dt.timedelta(weeks=count)
-        months = {"month": 1, "quarter": 3, "year": 12}[self.interval]
-        return _add_months(start, months * count)
+        unit, steps = self.step.unit, self.step.count * count
+        if unit in SUB_DAY_UNITS:
+            width = dt.timedelta(seconds=_SECONDS[unit] * steps)
+            return self._wall(self._instant(start) + width) if self.aware else start + width
+        if unit in _DAYS:
+            return start + dt.timedelta(days=_DAYS[unit] * steps)
+        return _add_months(start, _MONTHS[unit] * steps)
 
     def to_key(self, start: Any) -> Any:
         """The partition bound value for a bucket start, in the key's own type."""
@@ -172,64 +213,69 @@ class TimeGrid(object):
             return start.date()
         if not self.aware:
             return start
-        instant = start.replace(tzinfo=self.tz).astimezone(UTC)
-        if self.epoch is None:
-            return instant
-        delta = instant - EPOCH
-        return (delta.days * 86400 + delta.seconds) * EPOCH_SCALE[self.epoch]
+        instant = self._instant(start)
+        if self.uuid:
+            return uuid7_floor(instant)
+        return instant if self.epoch is None else epoch_value(instant, self.epoch)
 
     def from_key(self, value: Any) -> Any:
-        """A key value (e.g. an epoch integer given as reference_time) as a moment on this grid."""
-        if self.epoch is not None and not isinstance(value, (dt.datetime, dt.date)):
-            return EPOCH + dt.timedelta(seconds=int(value) / EPOCH_SCALE[self.epoch])
-        return value
+        """A key value (an epoch integer, a UUIDv7, a bound) as a moment on this grid."""
+        if isinstance(value, (dt.datetime, dt.date)):
+            return value
+        if self.uuid:
+            return uuid7_instant(value)
+        return epoch_instant(value, self.epoch) if self.epoch is not None else value
 
     def suffix(self, start: Any) -> str:
-        if self.interval == "hour":
-            return start.strftime("%Y_%m_%d_%H") + ("_b" if start.fold else "")
-        if self.interval == "day":
-            return start.strftime("%Y_%m_%d")
-        if self.interval == "week":
+        unit, word = self.step.unit, self.step.word
+        if unit in SUB_DAY_UNITS:
+            return start.strftime("%Y_%m_%d_%H" + ("%M" if unit == "minute" else "")) + ("_b" if start.fold else "")
+        if word == "week":
             year, week = start.isocalendar()[:2]
             return "%04d_w%02d" % (year, week)
-        if self.interval == "month":
-            return start.strftime("%Y_%m")
-        if self.interval == "quarter":
+        if unit in _DAYS:
+            return start.strftime("%Y_%m_%d")
+        if word == "quarter":
             return "%04d_q%d" % (start.year, (start.month - 1) // 3 + 1)
-        return "%04d" % start.year
+        return start.strftime("%Y_%m") if unit == "month" else "%04d" % start.year
 
     def fields(self, start: Any) -> dict:
         """Values a name_template may use."""
         year, week = start.isocalendar()[:2]
         return dict(
             year="%04d" % start.year, month="%02d" % start.month, day="%02d" % start.day,
-            hour="%02d" % start.hour, isoyear="%04d" % year, week="%02d" % week,
+            hour="%02d" % start.hour, minute="%02d" % start.minute, isoyear="%04d" % year, week="%02d" % week,
             quarter="%d" % ((start.month - 1) // 3 + 1),
         )
 
 
-class IntegerGrid(object):
-    """Buckets of a fixed integer step, aligned on multiples of the step."""
+def check_anchor(anchor: Any, step: GridInterval) -> dt.datetime:
+    """interval_anchor as the local wall time a bucket starts at: whole minutes for minutes and hours, a midnight
+    for days and weeks, the first of a month at midnight for months and years."""
+    if isinstance(anchor, dt.date) and not isinstance(anchor, dt.datetime):
+        anchor = dt.datetime(anchor.year, anchor.month, anchor.day)
+    if not isinstance(anchor, dt.datetime) or anchor.tzinfo is not None:
+        raise PlanError("interval_anchor %r must be a local date-time without a UTC offset (it is read in the "
+                        "policy's timezone), e.g. '2024-01-02 00:00'" % (anchor,))
+    unit = step.unit
+    if anchor.second or anchor.microsecond:
+        wrong = "whole minutes"
+    elif unit not in SUB_DAY_UNITS and (anchor.hour or anchor.minute):
+        wrong = "a midnight"
+    elif unit in _MONTHS and anchor.day != 1:
+        wrong = "the first day of a month"
+    else:
+        return anchor
+    raise PlanError("interval_anchor %s does not fit interval %r: it must be %s"
+                    % (anchor.isoformat(" "), step.text, wrong))
 
-    def __init__(self, step: int):
-        if isinstance(step, bool) or not isinstance(step, int) or step <= 0:
-            raise PlanError("interval for an integer key must be a positive integer step, got %r" % (step,))
-        self.step = step
 
-    def floor(self, value: Any) -> Any:
-        return (math.floor(value) // self.step) * self.step
-
-    def shift(self, start: Any, count: int) -> Any:
-        return start + count * self.step
-
-    def to_key(self, start: Any) -> Any:
-        return start
-
-    def from_key(self, value: Any) -> Any:
-        return value
-
-    def suffix(self, start: Any) -> str:
-        return "p%d" % start if start >= 0 else "pm%d" % -start
-
-    def fields(self, start: Any) -> dict:
-        return dict(lower=str(start))
+def anchor_fitting(grid: TimeGrid, value: Any) -> Optional[dt.datetime]:
+    """The interval_anchor that puts a bound on the grid; None when no anchor can (a month bound that is not the
+    first of a month)."""
+    start = grid.from_key(value)
+    local = grid._local(start)
+    try:
+        return check_anchor(local, grid.step)
+    except PlanError:
+        return None

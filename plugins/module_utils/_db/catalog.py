@@ -40,13 +40,19 @@ LIMIT 1
 _PARTITIONS_QUERY = """
 SELECT n.nspname::text, c.relname::text, pg_get_expr(c.relpartbound, 0), c.relkind = 'p',
        i.inhdetachpending,
-       CASE WHEN %(sizes)s THEN pg_total_relation_size(c.oid)
-            ELSE c.relpages::bigint * current_setting('block_size')::int END,
-       greatest(c.reltuples, 0)::bigint, c.oid
+       sum(CASE WHEN %(sizes)s THEN pg_total_relation_size(l.oid)
+                ELSE l.relpages::bigint * current_setting('block_size')::int END)::bigint,
+       sum(greatest(l.reltuples, 0))::bigint, c.oid
 FROM pg_inherits i
 JOIN pg_class c ON c.oid = i.inhrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+-- A sub-partitioned partition's size and rows are those of its leaves.
+LEFT JOIN LATERAL (SELECT c.oid WHERE c.relkind <> 'p'
+                   UNION ALL SELECT t.relid FROM pg_partition_tree(CASE WHEN c.relkind = 'p' THEN c.oid END) AS t
+                   WHERE t.isleaf) AS leaf(oid) ON true
+LEFT JOIN pg_class l ON l.oid = leaf.oid
 WHERE i.inhparent = %(oid)s
+GROUP BY n.nspname, c.relname, c.relpartbound, c.oid, c.relkind, i.inhdetachpending
 ORDER BY c.oid
 """
 
@@ -197,3 +203,21 @@ def oids_as_text(oids: Optional[Sequence[int]]) -> Optional[List[str]]:
     """Oids as query parameters: as text, since drivers send small integers as smallint[] and there is no
     smallint -> oid cast."""
     return None if oids is None else [str(oid) for oid in oids]
+
+
+_LEAVES_QUERY = """
+SELECT t.parentrelid::oid, p.oid, n.nspname::text, c.relname::text, c.oid
+FROM unnest(%s::oid[]) AS p(oid)
+CROSS JOIN LATERAL pg_partition_tree(p.oid) AS t
+JOIN pg_class c ON c.oid = t.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE t.isleaf AND t.level > 0
+ORDER BY c.oid
+"""
+
+
+def leaves_of(database, partitions: Sequence[Partition]) -> List[Partition]:
+    """The leaf tables of sub-partitioned partitions, each with the bounds of the partition it belongs to."""
+    by_oid = {p.oid: p for p in partitions}
+    return [Partition(schema, name, by_oid[root].bounds, oid=int(oid))
+            for _parent, root, schema, name, oid in database.query(_LEAVES_QUERY, (list(by_oid),))]

@@ -114,10 +114,10 @@ class Runner(object):
 
     def attach_proved(self, action: CreatePartition) -> None:
         default = self.state.default_partition
-        self.transaction([partition_render.attach(self.state, action)] + self._inherited(action)[1]
-                         + [drop_constraint(action.schema, action.name, partition_render.BOUNDS_CHECK),
-                            drop_constraint(default.schema, default.name, render.EXCLUSION),
-                            render.mark(action, None)], action, "attaching")
+        statements = [partition_render.attach(self.state, action)] + self._inherited(action)[1] + [
+            drop_constraint(action.schema, action.name, partition_render.BOUNDS_CHECK),
+            drop_constraint(default.schema, default.name, render.EXCLUSION), render.mark(action, None)]
+        self.transaction(statements, action, "attaching")
 
     def drop_left_constraints(self, names: Sequence[str]) -> None:
         default = self.state.default_partition

@@ -23,9 +23,9 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain import catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain import plan as drain_plan
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.execute import Runner
-from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan import (
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan import grid_for
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_creation import (
     DEFAULT_SCAN_LIMIT_BYTES,
-    grid_for,
 )
 
 BLOCK_BYTES = 8192

@@ -13,7 +13,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
     CreatePartition,
     TableState,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import EPOCH_SCALE, IntegerGrid
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import EPOCH_SCALE, IntegerGrid
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver import sql
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.render import comment_on_table, qualified
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.render import (
@@ -35,10 +35,16 @@ def _bucket(state: TableState, grid: Any, key: sql.Composable) -> sql.Composable
         return sql.SQL("{}::text").format(key)
     if isinstance(grid, IntegerGrid):
         return sql.SQL("floor({}::numeric / {})").format(key, sql.Literal(grid.step))
-    unit = sql.Literal(grid.interval)
-    if grid.epoch is not None:
-        moment = sql.SQL("to_timestamp({}::double precision / {})").format(
-            key, sql.Literal(EPOCH_SCALE[grid.epoch]))
+    # Buckets no coarser than the grid's (a grid counted from an anchor may split date_trunc's): the job groups
+    # them into the grid's buckets from their lowest and highest keys.
+    unit = sql.Literal(grid.trunc_unit)
+    if grid.epoch is not None or grid.uuid:
+        if grid.uuid:
+            moment = sql.SQL("to_timestamp(('x' || left(replace({}::text, '-', ''), 12))::bit(48)::bigint "
+                             "/ 1000.0)").format(key)
+        else:
+            moment = sql.SQL("to_timestamp({}::double precision / {})").format(
+                key, sql.Literal(EPOCH_SCALE[grid.epoch]))
         return sql.SQL("date_trunc({}, {} AT TIME ZONE {})").format(unit, moment, sql.Literal(grid.tz.key))
     if state.key_type == "timestamp with time zone":
         return sql.SQL("date_trunc({}, {} AT TIME ZONE {})").format(unit, key, sql.Literal(grid.tz.key))

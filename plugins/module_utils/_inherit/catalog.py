@@ -186,7 +186,7 @@ def read_carries(database, table_oid: int) -> Tuple[Carry, ...]:
             schema=schema, name=name, owner=owner, privileges=_grants(privileges), replica_identity=identity,
             identity_index=identity_index, parent_identity_match=match, reloptions=_options(reloptions),
             tablespace=tablespace, is_partitioned=bool(partitioned),
-            indexes=frozenset(IndexShape(unique == "true", shape) for unique, valid, _index, shape in indexes
+            indexes=frozenset(IndexShape(unique == "true", shape) for unique, valid, _name, shape in indexes
                               if valid == "true"),
             invalid_indexes=tuple((index, IndexShape(unique == "true", shape)) for unique, valid, index, shape
                                   in indexes if valid != "true")))

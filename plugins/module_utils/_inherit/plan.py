@@ -43,8 +43,8 @@ def refuse_template_mismatch(inheritance: Inheritance) -> None:
 def column_mismatch(parent: Sequence[Tuple[str, str]], template: Sequence[Tuple[str, str]]) -> List[str]:
     """How the template's (name, type) columns differ from the parent's, one sentence each; empty when they match."""
     parent_types, template_types = dict(parent), dict(template)
-    found = ["%s is missing" % name for name in parent_types if name not in template_types]
-    found += ["%s is not a column of the parent" % name for name in template_types if name not in parent_types]
+    found = ["%s is missing" % name for name, _type in parent if name not in template_types]
+    found += ["%s is not a column of the parent" % name for name, _type in template if name not in parent_types]
     found += ["%s is %s, not %s" % (name, template_types[name], kind) for name, kind in parent
               if name in template_types and template_types[name] != kind]
     return found
@@ -178,6 +178,19 @@ def new_partition(inheritance: Inheritance, schema: str, name: str) -> Repair:
     """What a partition being created must be given in its creation transaction, beyond the clauses of its
     CREATE TABLE: the one function every path that creates partitions calls."""
     return repair_for(inheritance, fresh_carry(inheritance, schema, name))
+
+
+def new_sub_parent(inheritance: Inheritance, schema: str, name: str) -> Repair:
+    """What a partition created partitioned (LIKE parent ... PARTITION BY) must be given: it has no storage, so no
+    storage parameters or template indexes (its leaves get those)."""
+    carry = dataclasses.replace(fresh_carry(inheritance, schema, name), reloptions=(), is_partitioned=True)
+    return repair_for(inheritance, carry)
+
+
+def new_leaf(inheritance: Inheritance, schema: str, name: str) -> Repair:
+    """What a sub-partition created PARTITION OF a new partitioned partition must be given; its CREATE TABLE carries
+    the storage parameters and access method, PARTITION OF the parent's indexes and tablespace."""
+    return new_partition(inheritance, schema, name)
 
 
 def identity_text(kind: Optional[str], index: Optional[str]) -> Optional[str]:

@@ -30,29 +30,48 @@ def _options(options: Options) -> sql.Composable:
                               for name, value in options)
 
 
-def create_like(inheritance: Inheritance, schema: str, name: str) -> sql.Composable:
+def create_like(inheritance: Inheritance, schema: str, name: str, partition_by: Any = None) -> sql.Composable:
     """The new partition as a table of its own: the parent's columns, defaults, constraints, indexes, comments and
     statistics (LIKE ... INCLUDING ALL; identity columns belong to the parent), and what LIKE does not copy but a
     partition created by PARTITION OF would have: persistence, access method, tablespace; plus the template's
-    storage parameters."""
-    return _storage(inheritance, sql.SQL("CREATE {}TABLE {} (LIKE {} INCLUDING ALL EXCLUDING IDENTITY)").format(
+    storage parameters. Partitioned by `partition_by` (a SubPartitioning), it has no storage: only the tablespace,
+    which its sub-partitions take."""
+    if partition_by is not None:
+        statement = sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING IDENTITY) PARTITION BY {} ({})").format(
+            qualified(schema, name), qualified(inheritance.schema, inheritance.table),
+            sql.SQL(partition_by.strategy.upper()), sql.Identifier(partition_by.column))
+        if inheritance.tablespace:
+            statement = sql.SQL("{} TABLESPACE {}").format(statement, sql.Identifier(inheritance.tablespace))
+        return statement
+    statement = sql.SQL("CREATE {}TABLE {} (LIKE {} INCLUDING ALL EXCLUDING IDENTITY)").format(
         sql.SQL("UNLOGGED " if inheritance.unlogged else ""), qualified(schema, name),
-        qualified(inheritance.schema, inheritance.table)))
+        qualified(inheritance.schema, inheritance.table))
+    return _storage_clauses(inheritance, statement)
 
 
 def create_attached(inheritance: Inheritance, schema: str, name: str, bounds: sql.Composable) -> sql.Composable:
     """The new partition created attached (PARTITION OF ... `bounds`), with the storage create_like gives it."""
-    return _storage(inheritance, sql.SQL("CREATE {}TABLE {} PARTITION OF {} {}").format(
+    return _storage_clauses(inheritance, sql.SQL("CREATE {}TABLE {} PARTITION OF {} {}").format(
         sql.SQL("UNLOGGED " if inheritance.unlogged else ""), qualified(schema, name),
         qualified(inheritance.schema, inheritance.table), bounds))
 
 
-def _storage(inheritance: Inheritance, statement: sql.Composable) -> sql.Composable:
+def create_sub_partition(inheritance: Inheritance, schema: str, name: str, parent_schema: str, parent_name: str,
+                         bounds: sql.Composable) -> sql.Composable:
+    """A sub-partition of a partition being created (not attached yet, so no lock on the set): PARTITION OF gives
+    it the indexes and tablespace; persistence, access method and storage parameters are given here."""
+    statement = sql.SQL("CREATE {}TABLE {} PARTITION OF {} {}").format(
+        sql.SQL("UNLOGGED " if inheritance.unlogged else ""), qualified(schema, name),
+        qualified(parent_schema, parent_name), bounds)
+    return _storage_clauses(inheritance, statement, tablespace=False)
+
+
+def _storage_clauses(inheritance: Inheritance, statement: sql.Composable, tablespace: bool = True) -> sql.Composable:
     if inheritance.access_method:
         statement = sql.SQL("{} USING {}").format(statement, sql.Identifier(inheritance.access_method))
     if inheritance.reloptions:
         statement = sql.SQL("{} WITH ({})").format(statement, _options(inheritance.reloptions))
-    if inheritance.tablespace:
+    if inheritance.tablespace and tablespace:
         statement = sql.SQL("{} TABLESPACE {}").format(statement, sql.Identifier(inheritance.tablespace))
     return statement
 
@@ -65,15 +84,20 @@ def replica_identity(schema: str, name: str, kind: str, index: Any = None) -> sq
 
 
 def identity_from_parent_index(inheritance: Inheritance, schema: str, name: str,
-                               as_string: Callable[[Any], str]) -> sql.Composable:
+                               as_string: Callable[[Any], str], depth: int = 1) -> sql.Composable:
     """REPLICA IDENTITY USING the partition's index that ATTACH attached to the parent's identity index, whose
     name PostgreSQL chose when LIKE copied it: looked up in the same transaction, right after ATTACH. `as_string`
-    turns the block's body into text (the connection's quoting), as a DO statement takes a string."""
+    turns the block's body into text (the connection's quoting), as a DO statement takes a string. A sub-partition
+    (depth 2) has its index attached to its parent partition's, which is attached to the parent's."""
     partition = sql.Literal(as_string(qualified(schema, name)))
+    via = sql.SQL("JOIN pg_inherits i2 ON i2.inhparent = i.inhrelid " if depth == 2 else "")
+    leaf = sql.SQL("i2" if depth == 2 else "i")
     lookup = sql.SQL(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid "
-        "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = {}::regclass AND x.indrelid = {}::regclass").format(
-        sql.Literal(as_string(qualified(inheritance.schema, inheritance.identity_index))), partition)
+        "SELECT c.relname FROM pg_inherits i {via}JOIN pg_index x ON x.indexrelid = {leaf}.inhrelid "
+        "JOIN pg_class c ON c.oid = {leaf}.inhrelid WHERE i.inhparent = {index}::regclass "
+        "AND x.indrelid = {partition}::regclass").format(
+        via=via, leaf=leaf, index=sql.Literal(as_string(qualified(inheritance.schema, inheritance.identity_index))),
+        partition=partition)
     body = sql.SQL("BEGIN EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', {}::regclass, ({})); "
                    "END").format(partition, lookup)
     return sql.SQL("DO {}").format(sql.Literal(as_string(body)))
@@ -112,15 +136,15 @@ def _table_changes(repair: Repair) -> List[sql.Composable]:
     return statements
 
 
-def new_partition(inheritance: Inheritance, repair: Repair,
-                  as_string: Callable[[Any], str]) -> Tuple[List[sql.Composable], List[sql.Composable]]:
+def new_partition(inheritance: Inheritance, repair: Repair, as_string: Callable[[Any], str],
+                  depth: int = 1) -> Tuple[List[sql.Composable], List[sql.Composable]]:
     """The statements a new partition's creation transaction runs (before ATTACH, after ATTACH) so that it carries
     what `repair` (from _inherit.plan.new_partition) says. The template's indexes are built on the empty table."""
     schema, name = repair.schema, repair.name
     before = [create_index(schema, name, shape) for shape in repair.create_indexes] + _table_changes(repair)
     after = []
     if repair.replica_identity == "i" and repair.identity_index is None:
-        after.append(identity_from_parent_index(inheritance, schema, name, as_string))
+        after.append(identity_from_parent_index(inheritance, schema, name, as_string, depth))
     elif repair.replica_identity is not None:
         before.append(replica_identity(schema, name, repair.replica_identity, repair.identity_index))
     return before, after

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence
@@ -12,12 +13,14 @@ from typing import Any, List, Optional, Sequence
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     MAXVALUE,
+    MINVALUE,
     Partition,
     RangeBounds,
     TableState,
     bound_before,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import jsonable, ordered, partition_facts
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import uuid7_instant
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import instant
 
 
@@ -47,10 +50,10 @@ def reference_for(state: TableState, reference_time: Any = None) -> Any:
     Time keys: reference_time (a date or date-time; naive ones are UTC), else the server's now(). Integer keys:
     reference_time (an integer), else max(key), 0 for an empty table, as postgres_partition plans.
     """
-    if state.strategy != "range" or state.key_kind not in ("time", "integer"):
+    if state.strategy != "range" or state.key_kind not in ("time", "integer", "uuid"):
         return None
     table = "%s.%s" % (state.schema, state.name)
-    if state.key_kind == "time":
+    if state.key_kind in ("time", "uuid"):
         if reference_time is None:
             return instant(state.server_now)
         if not isinstance(reference_time, dt.date):
@@ -77,6 +80,17 @@ def find_gaps(partitions: Sequence[Partition]) -> List[Gap]:
         for left, right in zip(ranges, ranges[1:])
         if bound_before(left.bounds.upper, right.bounds.lower)
     ]
+
+
+def set_runway(state: TableState, reference: Any) -> Runway:
+    """measure_runway of a set; a UUIDv7 key's bounds are read as the times they encode, so runway is in time."""
+    partitions = state.partitions
+    if state.key_kind == "uuid":
+        partitions = [dataclasses.replace(p, bounds=RangeBounds(*(
+            value if value is MINVALUE or value is MAXVALUE else uuid7_instant(value)
+            for value in (p.bounds.lower, p.bounds.upper)))) if isinstance(p.bounds, RangeBounds) else p
+            for p in partitions]
+    return measure_runway(partitions, reference)
 
 
 def measure_runway(partitions: Sequence[Partition], reference: Any) -> Runway:
@@ -166,7 +180,7 @@ def table_facts(state: TableState, reference: Any, default_rows: Optional[int], 
         "default_rows": default_rows,
         "gaps": [jsonable({"lower": gap.lower, "upper": gap.upper, "after": gap.after, "before": gap.before})
                  for gap in find_gaps(state.partitions)],
-        "runway": None if reference is None else runway_facts(measure_runway(state.partitions, reference)),
+        "runway": None if reference is None else runway_facts(set_runway(state, reference)),
         "reference": jsonable(reference),
         "brin_indexes": [brin_facts(index) for index in sorted(
             brin_indexes, key=lambda index: (index.level, index.table_name, index.index_name))],

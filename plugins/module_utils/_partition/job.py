@@ -35,6 +35,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._partition impo
     catalog,
     execute,
     plan,
+    plan_creation,
     plan_values,
     render,
 )
@@ -51,17 +52,23 @@ def create_partitions(database, state: TableState, actions: Sequence[CreateParti
     """Create each planned partition in its own transaction, with what `inheritance` (_inherit.job.read) says it
     inherits; a failure leaves earlier ones created. The statements (run, or in check mode that would run) go to
     database.queries."""
-    plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema,
-                                                                   [action.name for action in actions]))
+    names = [action.name for action in actions] + [child.name for action in actions for child in action.children]
+    plan.refuse_taken_names(state, actions, db_catalog.taken_names(database, state.schema, names))
     from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import plan as inherit_plan
     result = CreationResult()
+
+    def statements_of(creation):
+        action = creation.action
+        new = inherit_plan.new_sub_parent if action.children else inherit_plan.new_partition
+        leaves = [inherit_plan.new_leaf(inheritance, child.schema, child.name) for child in action.children]
+        return render.creation_statements(state, creation, inheritance, new(inheritance, action.schema, action.name),
+                                          database.as_string, leaves)
+
     if state.default_partition is None:
         # No rows to move, nothing to measure: the creations run in batches.
-        for batch in plan.batches(state, [plan.creation_for(state, action, 0, 0) for action in actions]):
-            statements = [render.creation_statements(
-                state, creation, inheritance, inherit_plan.new_partition(inheritance, creation.action.schema,
-                                                                         creation.action.name),
-                database.as_string) for creation in batch]
+        creations = [plan_creation.creation_for(state, action, 0, 0) for action in actions]
+        for batch in plan_creation.batches(state, creations):
+            statements = [statements_of(creation) for creation in batch]
             if not check_mode:
                 execute.create_together(database, state, [creation.action for creation in batch], statements,
                                         lock_timeout, retries)
@@ -71,15 +78,13 @@ def create_partitions(database, state: TableState, actions: Sequence[CreateParti
         return result
     for action in actions:
         rows, default_bytes = catalog.rows_to_move_and_default_size(database, state, action)
-        creation = plan.creation_for(state, action, rows, default_bytes)
-        inherited = inherit_plan.new_partition(inheritance, action.schema, action.name)
-        statements = render.creation_statements(state, creation, inheritance, inherited, database.as_string)
+        creation = plan_creation.creation_for(state, action, rows, default_bytes)
+        statements = statements_of(creation)
         if not check_mode:
             if creation.proves_absent and not execute.prove_absent(database, state, action, statements,
                                                                    lock_timeout, retries):
                 # Rows of the range arrived in the default partition meanwhile: they are moved instead.
-                statements = render.creation_statements(state, plan.creation_for(state, action, 1, default_bytes),
-                                                        inheritance, inherited, database.as_string)
+                statements = statements_of(plan_creation.creation_for(state, action, 1, default_bytes))
             moved = execute.create(database, state, action, statements, lock_timeout, retries)
             rows = moved if moved is not None else rows
         result.created.append(action.name)

@@ -6,11 +6,16 @@
 from __future__ import annotations
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import parse_retention
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import (
+    parse_grid_interval,
+    parse_retention,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import INHERIT_MODES
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import PartitionPolicy, parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import PLAIN_NAME, check_template_text
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import parse_reference_time
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import check_anchor
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_sub import parse_subpartition
 from ansible_collections.pgfleet.partitions.plugins.module_utils._drain.modes import (
     DEFAULT_ROWS_MODES,
     GAPS_MODES,
@@ -22,13 +27,26 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._db.locking imp
 )
 
 
+def _anchor(value, interval):
+    """interval_anchor as a naive local date-time checked against the interval; None when not given."""
+    if value is None:
+        return None
+    if not isinstance(interval, str):
+        raise PlanError("interval_anchor applies to time intervals (such as '2 weeks'), not to %r" % (interval,))
+    anchor = parse_reference_time(value)
+    if isinstance(anchor, int):
+        raise PlanError("interval_anchor %r must be a local date or date-time such as '2024-01-02 00:00'" % (value,))
+    return check_anchor(anchor, parse_grid_interval(interval))
+
+
 def policy_from_params(params: dict) -> PartitionPolicy:
     """The validated PartitionPolicy of postgres_partition's options (refusals before any connection)."""
     interval = params.get("interval")
     if isinstance(interval, str) and interval.strip().isdigit():
         interval = int(interval)
     elif isinstance(interval, str):
-        interval = interval.strip().lower()
+        interval = " ".join(interval.strip().lower().split())
+    anchor = _anchor(params.get("interval_anchor"), interval)
     for suffix in (params.get("list_partitions") or {}):
         if not PLAIN_NAME.match(str(suffix)):
             raise PlanError("list_partitions key %r is not a plain name suffix (letters, digits, '_')" % (suffix,))
@@ -58,11 +76,12 @@ def policy_from_params(params: dict) -> PartitionPolicy:
     return PartitionPolicy(
         drain_max_partitions=params.get("drain_max_partitions") or 120,
         drain_batch_rows=params.get("drain_batch_rows") or 10000, drain_pause=float(pause), **modes,
-        interval=interval, premake=premake, backfill=backfill, epoch=params.get("epoch"),
+        interval=interval, interval_anchor=anchor, premake=premake, backfill=backfill, epoch=params.get("epoch"),
         reference_time=parse_reference_time(params.get("reference_time")),
         timezone=params.get("timezone") or "UTC", name_template=params.get("name_template"),
         default_partition=bool(params.get("default_partition")), list_partitions=params.get("list_partitions"),
         hash_modulus=params.get("hash_modulus"), tablespace=params.get("tablespace"),
         retention=parse_retention(params["retention"]) if params.get("retention") is not None else None,
         template_table=parse_table_name(template, "template_table") if template is not None else None,
+        subpartition=parse_subpartition(params.get("subpartition")),
     )

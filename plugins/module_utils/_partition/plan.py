@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Sequence, Tuple, Union
+from typing import Any, Iterable, Mapping, Sequence, Tuple, Union
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
@@ -22,24 +23,19 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import IntegerRetention, TimeRetention
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.naming import partition_name, validate_template
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.results import ordered
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_sub import (
+    refuse_foreign_sub,
+    with_children,
+)
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_values import plan_hash, plan_list
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import EPOCH_SCALE, IntegerGrid
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import (
-    IntegerGrid,
     TimeGrid,
+    anchor_fitting,
     on_key_axis,
 )
 
 DEFAULT_SUFFIX = "default"
-# Attaching next to a default partition scans it under ACCESS EXCLUSIVE unless a constraint proves the new
-# range absent. Below this size the scan is shorter than the extra transactions that avoid it.
-DEFAULT_SCAN_LIMIT_BYTES = 8 * 1024 * 1024
-# Creations sharing one transaction (one message to the server) where that slows nobody down. With no default
-# partition, ATTACH scans nothing but its own new table, and the lock it keeps on the parent until COMMIT (SHARE
-# UPDATE EXCLUSIVE) lets readers and writers pass; the batch is kept small because that lock still waits for, and
-# holds off, VACUUM, ANALYZE and other DDL on the parent. A set with no partitions at all holds no rows anyone can
-# read or write: its batches are larger and made with PARTITION OF.
-LIVE_BATCH = 20
-NEW_SET_BATCH = 250
 
 
 @dataclass(frozen=True)
@@ -49,51 +45,10 @@ class Plan:
     current: Any = None  # RangeBounds of the partition that holds the reference
 
 
-@dataclass(frozen=True)
-class Creation:
-    """How one planned partition is created: as a table of its own that is then attached, except on a set with no
-    partition at all (in_place).
-
-    moves_rows: rows of the default partition that belong in it move in the same transaction (a CHECK matching
-    its bounds lets ATTACH skip scanning them). proves_absent: a large default partition holding none of its rows
-    first gets a NOT VALID constraint excluding the range, validated without blocking writers, so that ATTACH
-    skips scanning the default partition under ACCESS EXCLUSIVE.
-    """
-
-    action: CreatePartition
-    moves_rows: bool = False
-    proves_absent: bool = False
-    in_place: bool = False  # created attached (CREATE TABLE ... PARTITION OF), on a set with no partition yet
-
-    @property
-    def bounds_checked(self) -> bool:
-        return self.moves_rows and isinstance(self.action.bounds, RangeBounds)
-
-
-def creation_for(state: TableState, action: CreatePartition, rows_to_move: int, default_bytes: int) -> Creation:
-    """How to create `action`'s partition, from the rows of the default partition it would take and that
-    partition's size (both 0 when the set has no default partition)."""
-    if not state.partitions:
-        return Creation(action, in_place=True)
-    if state.default_partition is None or action.is_default:
-        return Creation(action)
-    if rows_to_move:
-        return Creation(action, moves_rows=True)
-    return Creation(action, proves_absent=default_bytes > DEFAULT_SCAN_LIMIT_BYTES)
-
-
-def batches(state: TableState, creations: Sequence[Creation]) -> List[Tuple[Creation, ...]]:
-    """The creations grouped into the transactions they run in, in their order. Next to a default partition each
-    one is alone: its ATTACH scans (or has proved absent) the default's rows under lock, and a shorter lock wins."""
-    if state.default_partition is not None:
-        return [(creation,) for creation in creations]
-    size = NEW_SET_BATCH if not state.partitions else LIVE_BATCH
-    return [tuple(creations[start:start + size]) for start in range(0, len(creations), size)]
-
-
 def refuse_taken_names(state: TableState, actions: Sequence[CreatePartition], taken: Iterable[str]) -> None:
     """A planned name used by any other relation of the schema stops the run before the first DDL."""
-    clashing = sorted(set(taken) & {action.name for action in actions})
+    planned = {action.name for action in actions} | {child.name for action in actions for child in action.children}
+    clashing = sorted(set(taken) & planned)
     if clashing:
         raise PlanError(
             "%s.%s: planned partition name(s) %s already belong to other relations in schema %s; nothing was "
@@ -103,38 +58,95 @@ def refuse_taken_names(state: TableState, actions: Sequence[CreatePartition], ta
 
 def grid_for(state: TableState, policy: PartitionPolicy) -> Union[TimeGrid, IntegerGrid]:
     """The bucket grid of a RANGE table, refusing intervals that do not fit the key type."""
-    interval = policy.interval
+    interval, kind, table = policy.interval, state.key_kind, "%s.%s" % (state.schema, state.name)
     if interval is None:
-        raise PlanError("%s.%s is RANGE partitioned: 'interval' is required" % (state.schema, state.name))
-    kind = state.key_kind
-    if kind == "time":
-        if policy.epoch:
-            raise PlanError("epoch applies to integer keys only; %s is %s" % (state.key, state.key_type))
-        if interval not in TIME_INTERVALS:
-            raise PlanError(
-                "interval %r does not fit the %s key %s; use one of %s"
-                % (interval, state.key_type, state.key, ", ".join(TIME_INTERVALS))
-            )
-        return TimeGrid(interval, state.key_type, policy.timezone)
-    if kind == "integer":
-        if policy.epoch and policy.epoch not in ("seconds", "milliseconds"):
-            raise PlanError("epoch must be seconds or milliseconds, not %r" % (policy.epoch,))
-        if interval in TIME_INTERVALS:
-            if not policy.epoch:
-                raise PlanError(
-                    "interval %r on the %s key %s needs epoch: seconds or milliseconds (the key holds Unix "
-                    "time), or use an integer step" % (interval, state.key_type, state.key)
-                )
-            return TimeGrid(interval, "timestamp with time zone", policy.timezone, epoch=policy.epoch)
-        if policy.epoch:
-            raise PlanError("epoch needs a time interval (hour ... year), not %r" % (interval,))
-        if isinstance(interval, str) and interval.isdigit():
-            interval = int(interval)
+        raise PlanError("%s is RANGE partitioned: 'interval' is required" % table)
+    if isinstance(interval, str) and interval.lstrip("-").isdigit():
+        interval = int(interval)
+    if policy.epoch and kind != "integer":
+        raise PlanError("epoch applies to integer keys only; %s is %s" % (state.key, state.key_type))
+    if policy.epoch and policy.epoch not in EPOCH_SCALE:
+        raise PlanError("epoch must be one of %s, not %r" % (", ".join(EPOCH_SCALE), policy.epoch))
+    if kind == "integer" and not policy.epoch:
+        if policy.interval_anchor is not None:
+            raise PlanError("%s: interval_anchor applies to time intervals; an integer step starts at multiples "
+                            "of itself" % table)
+        if not isinstance(interval, int):
+            raise PlanError("interval %r on the %s key %s needs epoch (%s: the key holds Unix time), or use an "
+                            "integer step" % (interval, state.key_type, state.key, ", ".join(EPOCH_SCALE)))
         return IntegerGrid(interval)
-    raise PlanError(
-        "RANGE key %s of type %s is not supported: use a date, timestamp, timestamptz or integer key"
-        % (state.key, state.key_type)
-    )
+    if kind not in ("time", "integer", "uuid"):
+        raise PlanError("RANGE key %s of type %s is not supported: use a date, timestamp, timestamptz, integer or "
+                        "uuid (UUIDv7) key" % (state.key, state.key_type))
+    if isinstance(interval, int):
+        if policy.epoch:
+            raise PlanError("epoch needs a time interval (a word hour ... year, or e.g. '15 minutes'), not %r"
+                            % (interval,))
+        raise PlanError("interval %r does not fit the %s key %s; use one of %s or a count of one unit such as "
+                        "'15 minutes' or '2 weeks'" % (interval, state.key_type, state.key,
+                                                       ", ".join(TIME_INTERVALS)))
+    key_type = state.key_type if kind != "integer" else "timestamp with time zone"
+    return TimeGrid(interval, key_type, policy.timezone, epoch=policy.epoch, anchor=policy.interval_anchor)
+
+
+def _anchor_hint(grid: Union[TimeGrid, IntegerGrid], partition) -> str:
+    """What would put an off-grid partition on the grid: the interval_anchor its bounds fit, if any."""
+    if isinstance(grid, IntegerGrid):
+        return ""
+    finite = [value for value in (partition.bounds.lower, partition.bounds.upper)
+              if value is not MINVALUE and value is not MAXVALUE]
+    anchor = anchor_fitting(grid, finite[0]) if finite else None
+    fitted = anchor and TimeGrid(grid.step, grid.key_type, grid.tz.key, grid.epoch, anchor=anchor)
+    if fitted and all(fitted.on_grid(value) for value in finite):
+        return " interval_anchor '%s' would fit it." % anchor.isoformat(" ")
+    return " No interval_anchor puts its bounds on a grid of %s: check interval." % grid.interval
+
+
+def _lower_first(partition) -> tuple:
+    """Sort key of RANGE partitions by lower bound, MINVALUE first (cheaper than comparing pairs)."""
+    lower = partition.bounds.lower
+    return (-1, 0) if lower is MINVALUE else (1, 0) if lower is MAXVALUE else (0, lower)
+
+
+def refuse_off_grid(state: TableState, grid: Union[TimeGrid, IntegerGrid], existing: Sequence,
+                    clashes: Mapping[str, Tuple[str, RangeBounds]]) -> None:
+    """Adopting a set infers nothing from its names: every finite bound of its partitions must start a bucket of the
+    grid. The refusal names the first partition off the grid, the planned partition it overlaps (`clashes`: by
+    existing name, the first planned one it overlaps) and the interval_anchor that would fit it. Only a partition off
+    the grid can overlap a planned one with different bounds."""
+    starts = {}  # bound -> the bucket it starts: a partition's lower bound is mostly the previous one's upper
+
+    def on_grid(value, after=None):
+        if value is MINVALUE or value is MAXVALUE or value in starts:
+            return True
+        following = grid.shift(after, 1) if after is not None else None
+        if following is None or grid.to_key(following) != value:
+            following = grid.floor(grid.from_key(value))
+            if grid.to_key(following) != value:
+                return False
+        starts[value] = following
+        return True
+
+    for partition in sorted(existing, key=_lower_first):
+        lower, upper = partition.bounds.lower, partition.bounds.upper
+        off = [value for value, fits in ((lower, on_grid(lower)), (upper, on_grid(upper, starts.get(lower))))
+               if not fits]
+        if not off:
+            continue
+        if isinstance(grid, IntegerGrid):
+            described = "the integer step %d" % grid.step
+        else:
+            described = "interval %s anchored at %s" % (grid.interval, grid.anchor.isoformat(" "))
+        overlap = ""
+        if partition.name in clashes:
+            name, bounds = clashes[partition.name]
+            overlap = " It overlaps planned partition %s [%s, %s) with different bounds." % (
+                name, bounds.lower, bounds.upper)
+        raise PlanError(
+            "%s.%s: partition %s.%s [%s, %s) is off the grid of %s: bound %s starts no partition of that grid; "
+            "nothing was created.%s%s" % (state.schema, state.name, partition.schema, partition.name,
+                                          partition.bounds.lower, partition.bounds.upper, described, off[0],
+                                          overlap, _anchor_hint(grid, partition)))
 
 
 def _reference(state, policy, grid):
@@ -160,7 +172,7 @@ def _plan_range(state, policy):
     existing = [p for p in state.partitions if isinstance(p.bounds, RangeBounds)]
     # Exact matches are the common case; looking them up first keeps a plan over thousands of partitions linear.
     exact = {p.bounds for p in existing}
-    actions = []
+    actions, clashes = [], {}
     for offset in offsets:
         start = grid.shift(current, offset)
         bounds = RangeBounds(grid.to_key(start), grid.to_key(grid.shift(start, 1)))
@@ -171,13 +183,14 @@ def _plan_range(state, policy):
         clash = next((p for p in existing if p.bounds.overlaps(bounds)), None)
         name = partition_name(state.name, grid.suffix(start), policy.name_template, grid.fields(start))
         if clash is not None:
-            raise PlanError(
-                "%s.%s: planned partition %s [%s, %s) overlaps existing partition %s.%s [%s, %s) with different "
-                "bounds; nothing was created. Adjust interval, or merge/re-create the existing partition."
-                % (state.schema, state.name, name, bounds.lower, bounds.upper, clash.schema, clash.name,
-                   clash.bounds.lower, clash.bounds.upper)
-            )
+            clashes.setdefault(clash.name, (name, bounds))
+            continue
         actions.append(CreatePartition(state.schema, name, bounds))
+    refuse_off_grid(state, grid, existing, clashes)
+    for existing_name, (name, bounds) in clashes.items():
+        raise PlanError("%s.%s: planned partition %s [%s, %s) overlaps existing partition %s with different bounds; "
+                        "nothing was created. Adjust interval, or merge/re-create the existing partition."
+                        % (state.schema, state.name, name, bounds.lower, bounds.upper, existing_name))
     if policy.gaps == "fill":
         actions += _gap_actions(state, policy, grid, existing, {action.bounds for action in actions})
     current_bounds = RangeBounds(grid.to_key(current), grid.to_key(grid.shift(current, 1)))
@@ -276,6 +289,12 @@ def plan(state: TableState, policy: PartitionPolicy) -> Plan:
         actions = plan_hash(state, policy)
     if policy.default_partition and state.default_partition is None:
         actions.append(CreatePartition(state.schema, partition_name(state.name, DEFAULT_SUFFIX), None))
+    sub = policy.subpartition
+    if sub is not None:
+        refuse_foreign_sub(state, sub)
+        grid = grid_for(state, dataclasses.replace(policy, interval=sub.interval, interval_anchor=None)) \
+            if sub.strategy == "range" else None
+        actions = [with_children(state, sub, action, grid) for action in actions]
     taken = {}
     for partition in state.partitions:
         taken[partition.name] = "existing partition"
@@ -286,4 +305,9 @@ def plan(state: TableState, policy: PartitionPolicy) -> Plan:
                 % (state.schema, state.name, action.name, taken[action.name])
             )
         taken[action.name] = "planned partition"
+        for child in action.children:
+            if child.name in taken:
+                raise PlanError("%s.%s: the name %s is given to two partitions; fix name_template"
+                                % (state.schema, state.name, child.name))
+            taken[child.name] = "planned sub-partition"
     return Plan(tuple(actions), reference, current)

@@ -20,7 +20,7 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.driver import sql
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db.render import drop_constraint, qualified
 from ansible_collections.pgfleet.partitions.plugins.module_utils._inherit import render as inherit_render
-from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan import Creation
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.plan_creation import Creation
 
 BOUNDS_CHECK = "pgfleet_bounds"
 DEFAULT_EXCLUSION = "pgfleet_not_in_new_partition"
@@ -136,7 +136,8 @@ def lock_out_writers(state: TableState) -> sql.Composable:
 
 
 def creation_statements(state: TableState, creation: Creation, inheritance: Inheritance, inherited: Repair,
-                        as_string: Callable[[Any], str]) -> CreationStatements:
+                        as_string: Callable[[Any], str], children_inherited: Sequence[Repair] = ()
+                        ) -> CreationStatements:
     """The statements that create, fill and attach one partition as `creation` says, giving it in the same
     transaction what the parent (and template) carry: `inherited` (_inherit.plan.new_partition) of `inheritance`.
     `as_string` quotes as the connection does.
@@ -156,8 +157,15 @@ def creation_statements(state: TableState, creation: Creation, inheritance: Inhe
                                                               bound_spec(action)))
         statements.main += before_attach + after_attach
         return statements
-    statements.main.append(inherit_render.create_like(inheritance, action.schema, action.name))
+    statements.main.append(inherit_render.create_like(inheritance, action.schema, action.name, action.partition_by))
     statements.main += before_attach
+    # A sub-partitioned partition gets its sub-partitions before ATTACH: the set sees it whole or not at all.
+    for child, child_inherited in zip(action.children, children_inherited):
+        statements.main.append(inherit_render.create_sub_partition(inheritance, child.schema, child.name,
+                                                                   action.schema, action.name, bound_spec(child)))
+        child_before, child_after = inherit_render.new_partition(inheritance, child_inherited, as_string, depth=2)
+        statements.main += child_before
+        after_attach = after_attach + child_after
     if creation.bounds_checked:
         statements.main.append(add_bounds_check(state, action))
     if creation.moves_rows:

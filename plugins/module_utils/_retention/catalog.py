@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from typing import Tuple
+import dataclasses
+from typing import Sequence, Tuple
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import Partition, TableState
 from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.plan import DROP_MARKER
@@ -17,6 +18,17 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND d.description = %s
 ORDER BY c.oid
+"""
+
+# The leaf tables under each of some relations: none for a plain table (its tree is itself, at level 0).
+_LEAVES_QUERY = """
+SELECT r.schema, r.name, n.nspname::text, c.relname::text
+FROM unnest(%s::text[], %s::text[]) AS r(schema, name)
+CROSS JOIN LATERAL pg_partition_tree(format('%%I.%%I', r.schema, r.name)::regclass) AS t
+JOIN pg_class c ON c.oid = t.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE t.isleaf AND t.level > 0
+ORDER BY 1, 2, 3, 4
 """
 
 _PENDING_QUERY = """
@@ -35,3 +47,15 @@ def find_orphans(database, state: TableState) -> Tuple[Partition, ...]:
 def is_pending(database, schema: str, name: str) -> bool:
     """Whether the partition's detach is pending (a concurrent detach that did not finish)."""
     return bool(database.query_value(_PENDING_QUERY, (schema, name)))
+
+
+def with_leaves(database, partitions: Sequence[Partition]) -> Tuple[Partition, ...]:
+    """The partitions, each sub-partitioned one with its leaves (what a backup of it must dump); one query."""
+    if not partitions:
+        return ()
+    leaves = {}
+    for schema, name, leaf_schema, leaf_name in database.query(
+            _LEAVES_QUERY, ([p.schema for p in partitions], [p.name for p in partitions])):
+        leaves.setdefault((schema, name), []).append((leaf_schema, leaf_name))
+    return tuple(dataclasses.replace(p, leaves=tuple(leaves[(p.schema, p.name)]), is_partitioned=True)
+                 if (p.schema, p.name) in leaves else p for p in partitions)

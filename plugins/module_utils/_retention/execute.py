@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from typing import Any, List, Optional
 
@@ -119,6 +121,9 @@ def execute_steps(database, state: TableState, steps: List[Step], result: dict, 
                         _what(state, operation), database.as_string(render.statement(state, operation)),
                         str(exc).strip()))
             if record is not None:
-                dumped = record
+                # The leaves of a sub-partitioned partition: the guard compares the partition with all their dumps.
+                dumped = record if dumped is None else dataclasses.replace(
+                    dumped, rows=dumped.rows + record.rows,
+                    content_checksum=str(int(dumped.content_checksum) + int(record.content_checksum)))
                 result["backups"].append(record.facts())
         record_step(result, step)

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import List, Optional
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._backup import dump, files
@@ -48,8 +50,14 @@ CLIENT_CHECK_INTERVAL = "1s"
 
 def _plan(database, state: TableState, policy: RetentionPolicy):
     """The retention plan and its steps, refused before any change when the archive cannot take them."""
+    partitioned = [p for p in state.partitions if p.is_partitioned]
+    if partitioned:
+        leaves = {(p.schema, p.name): p for p in retention_catalog.with_leaves(database, partitioned)}
+        state = dataclasses.replace(state, partitions=tuple(leaves.get((p.schema, p.name), p)
+                                                            for p in state.partitions))
     retention_plan = plan_retention(state, policy)
-    steps = plan_steps(state, policy, retention_plan, retention_catalog.find_orphans(database, state))
+    orphans = retention_catalog.with_leaves(database, retention_catalog.find_orphans(database, state))
+    steps = plan_steps(state, policy, retention_plan, orphans)
     moving = moving_to_archive(policy, steps)
     refuse_archive_clashes(
         state, policy, sorted(catalog.taken_names(database, policy.archive_schema, moving)) if moving else [],
@@ -75,8 +83,7 @@ def enforce_retention(database, table: TableName, policy: RetentionPolicy, conne
         _watch_for_lost_client(database)
     retention_plan, steps = _plan(database, state, policy)
     result.update(reference=jsonable(retention_plan.reference), cutoff=jsonable(retention_plan.cutoff),
-                  concurrently=retention_plan.concurrent,
-                  kept_past_cutoff=["%s.%s" % (p.schema, p.name) for p in retention_plan.past_cutoff_kept])
+                  concurrently=retention_plan.concurrent)
     # pg_dump is looked for on every run, in check mode too: a deployment that cannot back up fails on its first
     # run, not on the night its first partition expires.
     backups = _naming(state, _prepare_backups, database, state, policy, connection_params)

@@ -17,7 +17,8 @@ from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model imp
     TableState,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import IntegerRetention, TimeRetention
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import on_key_axis
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import uuid7_instant
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import instant, on_key_axis
 from ansible_collections.pgfleet.partitions.plugins.module_utils._retention.params import RetentionPolicy
 
 CONCURRENT_DETACH_VERSION = 140000  # DETACH PARTITION ... CONCURRENTLY exists from PostgreSQL 14
@@ -33,7 +34,6 @@ class RetentionPlan:
     cutoff: Any  # partitions whose upper bound is at or before it expire
     expired: Tuple[Partition, ...]  # oldest first
     kept: Tuple[Partition, ...]
-    past_cutoff_kept: Tuple[Partition, ...]  # sub-partitioned children past the cutoff, left alone
     pending: Tuple[Partition, ...]  # detach pending from an interrupted run: finished first
     concurrent: bool  # detach with DETACH PARTITION ... CONCURRENTLY
 
@@ -45,14 +45,16 @@ class RetentionPlan:
 def _reference_and_cutoff(state, policy):
     table = "%s.%s" % (state.schema, state.name)
     retention, reference = policy.retention, policy.reference_time
-    if state.key_kind == "time":
+    if state.key_kind in ("time", "uuid"):
         if not isinstance(retention, TimeRetention):
             raise PlanError("%s: the key %s is %s, so retention must be an interval such as '%d days', not a bare "
                             "number" % (table, state.key, state.key_type, retention.distance))
         if isinstance(reference, int):
             raise PlanError("%s: reference_time must be a date or date-time for the %s key %s, not %r"
                             % (table, state.key_type, state.key, reference))
-        reference = on_key_axis(reference if reference is not None else state.server_now, state.key_type)
+        reference = reference if reference is not None else state.server_now
+        # A UUIDv7 key is measured by the time its bounds encode.
+        reference = instant(reference) if state.key_kind == "uuid" else on_key_axis(reference, state.key_type)
         return reference, retention.before(reference)
     if state.key_kind == "integer":
         if not isinstance(retention, IntegerRetention):
@@ -64,7 +66,8 @@ def _reference_and_cutoff(state, policy):
                             % (table, state.key_type, state.key, str(reference)))
         reference = reference if reference is not None else state.max_key
         return reference, None if reference is None else retention.before(reference)
-    raise PlanError("%s: retention supports date, timestamp, timestamptz and integer RANGE keys; the key %s is %s"
+    raise PlanError("%s: retention supports date, timestamp, timestamptz, integer and uuid (UUIDv7) RANGE keys; "
+                    "the key %s is %s"
                     % (table, state.key, state.key_type))
 
 
@@ -88,30 +91,32 @@ def _sort_key(partition):
     return (0, None) if lower is MINVALUE else (1, lower)
 
 
+def _on_axis(value: Any, state: TableState) -> Any:
+    return uuid7_instant(value) if state.key_kind == "uuid" else on_key_axis(value, state.key_type)
+
+
 def plan_retention(state: TableState, policy: RetentionPolicy) -> RetentionPlan:
     """Which partitions of a RANGE set lie wholly before the cutoff (upper bound <= reference - retention).
 
-    Never expired: the default partition, anything whose upper bound is after the cutoff (so the partition
-    holding the reference, and one straddling the cutoff), and sub-partitioned children, which are reported.
+    Never expired: the default partition, and anything whose upper bound is after the cutoff (so the partition
+    holding the reference, and one straddling the cutoff). A sub-partitioned partition expires whole.
     """
     if state.strategy != "range":
         raise PlanError("%s.%s is %s partitioned: retention applies to RANGE partitioned tables only"
                         % (state.schema, state.name, state.strategy.upper()))
     reference, cutoff = _reference_and_cutoff(state, policy)
-    expired, kept, past_cutoff_kept = [], [], []
+    expired, kept = [], []
     for partition in state.partitions:
         upper = partition.bounds.upper if isinstance(partition.bounds, RangeBounds) else MAXVALUE
         before_cutoff = cutoff is not None and upper is not MAXVALUE and (
-            upper is MINVALUE or on_key_axis(upper, state.key_type) <= cutoff)
-        if before_cutoff and partition.is_partitioned:
-            past_cutoff_kept.append(partition)
-        if before_cutoff and not partition.is_partitioned and not partition.is_default:
+            upper is MINVALUE or _on_axis(upper, state) <= cutoff)
+        if before_cutoff and not partition.is_default:
             expired.append(partition)
         elif not partition.detach_pending:
             kept.append(partition)
     return RetentionPlan(
         reference=reference, cutoff=cutoff, expired=tuple(sorted(expired, key=_sort_key)), kept=tuple(kept),
-        past_cutoff_kept=tuple(past_cutoff_kept), pending=tuple(p for p in state.partitions if p.detach_pending),
+        pending=tuple(p for p in state.partitions if p.detach_pending),
         concurrent=detach_concurrently(state, policy.concurrently),
     )
 
@@ -141,6 +146,14 @@ class Step:
     operations: List[Operation] = field(default_factory=list)
 
 
+def _move_leaves(step, partition, statement, target):
+    """SET SCHEMA and SET TABLESPACE move a partitioned table alone: its leaves are moved too (those not there yet,
+    after an interrupted run)."""
+    for leaf_schema, leaf_name in partition.leaves:
+        if statement != "set_schema" or leaf_schema != target:
+            step.operations.append(Operation("transaction", leaf_schema, leaf_name, statement, target))
+
+
 def _steps_for(state, policy, concurrent, partition, stage):
     """stage: attached (an expired partition), pending (detach pending), detached (marked for dropping).
 
@@ -151,11 +164,13 @@ def _steps_for(state, policy, concurrent, partition, stage):
     step = Step(partition, "dropped" if policy.action == "drop" else "detached", "%s.%s" % (schema, name))
     add = step.operations.append
     guarded = bool(policy.backup_dir)  # rows written after the dump must not be dropped unseen
-    if guarded:
-        add(Operation("backup", schema, name))
+    if guarded:  # a sub-partitioned partition: every leaf, each verified, before anything is done to it
+        for leaf_schema, leaf_name in partition.leaves or ((schema, name),):
+            add(Operation("backup", leaf_schema, leaf_name))
     archive = policy.archive_schema if policy.action == "detach" and policy.archive_schema != schema else None
     if stage == "attached" and archive:
         # Moved while still attached: a run interrupted later finds it, still a partition, and carries on.
+        _move_leaves(step, partition, "set_schema", archive)
         add(Operation("transaction", schema, name, "set_schema", archive))
         schema, archive = archive, None
     if stage == "attached" and policy.action == "drop" and not concurrent and not guarded:
@@ -173,9 +188,11 @@ def _steps_for(state, policy, concurrent, partition, stage):
         add(Operation("guarded_drop" if guarded else "transaction", schema, name, "drop"))
         return step
     if archive:
+        _move_leaves(step, partition, "set_schema", archive)
         add(Operation("transaction", schema, name, "set_schema", archive))
         schema = archive
     if policy.archive_tablespace:
+        _move_leaves(step, partition, "set_tablespace", policy.archive_tablespace)
         add(Operation("transaction", schema, name, "set_tablespace", policy.archive_tablespace))
     if stage == "detached":
         add(Operation("transaction", schema, name, "comment", None))

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Tuple
 
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
-    TIME_KEY_TYPES,
-    TableState,
-    parse_table_name,
-)
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import TableState, parse_table_name
 from ansible_collections.pgfleet.partitions.plugins.module_utils._db import catalog
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.facts import (
-    measure_runway,
     reference_for,
     runway_facts,
+    set_runway,
 )
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.job import ensure_partitions_reading
 from ansible_collections.pgfleet.partitions.plugins.module_utils._partition.params import policy_from_params
@@ -102,9 +98,9 @@ def record_facts(database, item: dict, entry: dict, state: Optional[TableState] 
     if state is None:
         state = catalog.read_table(database, parse_table_name(item["table"]))
     reference = reference_for(state)
-    runway = runway_facts(measure_runway(state.partitions, reference)) if reference is not None else {}
+    runway = runway_facts(set_runway(state, reference)) if reference is not None else {}
     entry["runway"] = {"partitions": runway.get("partitions"), "until": runway.get("until"),
                        "interval": runway.get("interval"),
-                       "seconds": runway.get("interval") if state.key_type in TIME_KEY_TYPES else None}
+                       "seconds": runway.get("interval") if state.key_kind in ("time", "uuid") else None}
     default = state.default_partition
     entry["default_rows"] = catalog.count_rows(database, default.schema, default.name) if default else None

@@ -162,7 +162,7 @@ KEY_KINDS = [
     pytest.param("bigint", "integer", id="bigint is an integer key"),
     pytest.param("numeric", "integer", id="numeric is an integer key"),
     pytest.param("text", "other", id="text is neither"),
-    pytest.param("uuid", "other", id="uuid is neither"),
+    pytest.param("uuid", "uuid", id="uuid is a UUIDv7 key"),
 ]
 
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import IntegerGrid, TimeGrid
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.keygrid import IntegerGrid
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import TimeGrid
 
 UTC = dt.timezone.utc
 TSTZ = "timestamp with time zone"
@@ -105,7 +106,7 @@ def test_suffix(interval, start, suffix):
 
 def test_fields_offer_calendar_and_iso_parts_to_name_templates():
     assert TimeGrid("week", TS).fields(dt.datetime(2024, 12, 30)) == dict(
-        year="2024", month="12", day="30", hour="00", isoyear="2025", week="01", quarter="4")
+        year="2024", month="12", day="30", hour="00", minute="00", isoyear="2025", week="01", quarter="4")
 
 
 INTEGER_SUFFIXES = [

@@ -73,14 +73,16 @@ def applied(partition: Carry, repair: Repair) -> Carry:
         invalid_indexes=tuple(i for i in partition.invalid_indexes if i[0] not in repair.drop_indexes))
 
 
+GRANTED_BEYOND_OWNER = {Grant("app_reader", "SELECT"), Grant("app_writer", "UPDATE", column="note"),
+                        Grant(None, "SELECT", True)}
+
+
 NEW_PARTITIONS = [
     pytest.param(inheritance(), dict(owner="app_owner"),
                  id="a parent owned by another role gives new partitions its owner and nothing else to do"),
     pytest.param(inheritance(owner="postgres", privileges=owned_by("postgres")), dict(),
                  id="a parent owned by the connecting role needs nothing beyond the creation itself"),
-    pytest.param(inheritance(privileges=owned_by("app_owner") | {Grant("app_reader", "SELECT"),
-                                                                 Grant("app_writer", "UPDATE", column="note"),
-                                                                 Grant(None, "SELECT", True)}),
+    pytest.param(inheritance(privileges=owned_by("app_owner") | GRANTED_BEYOND_OWNER),
                  dict(owner="app_owner", grants=(Grant(None, "SELECT", True), Grant("app_reader", "SELECT"),
                                                  Grant("app_writer", "UPDATE", column="note"))),
                  id="table and column privileges of the parent reach a new partition, grant options and PUBLIC too"),

@@ -31,8 +31,8 @@ PARENT = Inheritance(schema="public", table="events", owner="app_owner", privile
 @pytest.mark.parametrize("facts, expected", [
     pytest.param(dict(), 'CREATE TABLE "public"."events_1" (LIKE "public"."events" INCLUDING ALL EXCLUDING IDENTITY)',
                  id="a plain parent gives a plain LIKE"),
-    pytest.param(dict(unlogged=True, access_method="heap2", reloptions=(("autovacuum_vacuum_scale_factor", "0.01"),
-                                                                        ("fillfactor", "70")), tablespace="ts1"),
+    pytest.param(dict(unlogged=True, access_method="heap2", tablespace="ts1",
+                      reloptions=(("autovacuum_vacuum_scale_factor", "0.01"), ("fillfactor", "70"))),
                  'CREATE UNLOGGED TABLE "public"."events_1" (LIKE "public"."events" INCLUDING ALL EXCLUDING IDENTITY) '
                  'USING "heap2" WITH ("autovacuum_vacuum_scale_factor" = \'0.01\', "fillfactor" = \'70\') '
                  'TABLESPACE "ts1"',

@@ -4,6 +4,7 @@ one transaction each would make."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from hypothesis import given, settings
@@ -12,11 +13,14 @@ from hypothesis import strategies as st
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.inheritance import Inheritance, Repair
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     CreatePartition,
+    HashBounds,
     Partition,
     RangeBounds,
+    SubPartitioning,
     TableState,
 )
-from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import plan, render
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import plan_creation as plan
+from ansible_collections.pgfleet.partitions.plugins.module_utils._partition import render
 
 UTC = dt.timezone.utc
 PARENT = Inheritance(schema="public", table="events", owner="app_owner", privileges=frozenset())
@@ -84,3 +88,22 @@ def test_in_place_creation_carries_the_storage_the_lock_light_one_gives():
     statement = text(render.creation_statements(state(0), plan.creation_for(state(0), action(0), 0, 0), parent,
                                                 Repair("public", "events_0000"), str).main[0])
     assert statement.endswith('WITH ("fillfactor" = \'70\') TABLESPACE "ts1"')
+
+
+def sub_partitioned(offset):
+    whole = action(offset)
+    children = tuple(CreatePartition("public", "%s_h%d" % (whole.name, n), HashBounds(4, n)) for n in range(4))
+    return dataclasses.replace(whole, partition_by=SubPartitioning("hash", "id", hash_modulus=4), children=children)
+
+
+@settings(max_examples=100, deadline=None)
+@given(kinds=st.lists(st.booleans(), max_size=60), existing=st.integers(0, 1))
+def test_a_sub_partitioned_creation_is_a_batch_of_its_own_and_never_made_in_place(kinds, existing):
+    table = state(existing)
+    creations = [plan.creation_for(table, sub_partitioned(n) if sub else action(n), 0, 0)
+                 for n, sub in enumerate(kinds)]
+    batches = plan.batches(table, creations)
+    assert [c for batch in batches for c in batch] == creations
+    for batch in batches:
+        assert len(batch) == 1 or not any(c.action.children for c in batch)
+    assert not any(c.in_place for c in creations if c.action.children)

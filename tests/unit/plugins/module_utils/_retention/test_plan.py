@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.bounds import parse_bound
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
-from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import Partition, TableState
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import Partition, RangeBounds, TableState
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.timeutil import TimeGrid
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.intervals import (
     IntegerRetention,
     TimeRetention,
@@ -140,7 +141,6 @@ def test_a_partition_ending_exactly_at_the_cutoff_expires():
 
 NEVER_EXPIRED = [
     pytest.param(part("events_default", "DEFAULT"), id="the default partition"),
-    pytest.param(month(2020, 1, is_partitioned=True), id="a sub-partitioned child"),
     pytest.param(part("events_rest", "FOR VALUES FROM ('2024-01-01 00:00:00+00') TO (MAXVALUE)"), id="up to MAXVALUE"),
     pytest.param(month(2025, 1), id="the one holding the reference"),
 ]
@@ -152,9 +152,9 @@ def test_some_partitions_never_expire(partition):
     assert result.expired == () and partition in result.kept
 
 
-def test_sub_partitioned_children_past_the_cutoff_are_reported():
+def test_a_sub_partitioned_partition_past_the_cutoff_expires_whole():
     old = month(2020, 1, is_partitioned=True)
-    assert plan_retention(table([old]), policy()).past_cutoff_kept == (old,)
+    assert plan_retention(table([old]), policy()).expired == (old,)
 
 
 def test_from_minvalue_expires_when_its_upper_bound_is_past():
@@ -254,3 +254,15 @@ def test_nothing_at_or_after_the_cutoff_ever_expires(reference, months, days):
     assert all(p.bounds.upper <= result.cutoff for p in result.expired)
     assert all(p.bounds.upper > result.cutoff for p in result.kept)
     assert not any(p.bounds.lower <= reference < p.bounds.upper for p in result.expired)
+
+
+def test_uuid7_partitions_expire_by_the_time_their_bounds_encode():
+    grid = TimeGrid("month", "uuid")
+    start = grid.floor(dt.datetime(2024, 1, 15, tzinfo=dt.timezone.utc))
+    partitions = [Partition("public", "events_%d" % n, RangeBounds(grid.to_key(grid.shift(start, n)),
+                                                                   grid.to_key(grid.shift(start, n + 1))))
+                  for n in range(12)]
+    state = TableState(oid=1, schema="public", name="events", strategy="range", key="id", key_type="uuid",
+                       partitions=tuple(partitions), server_now=dt.datetime(2024, 12, 20, tzinfo=dt.timezone.utc))
+    assert [p.name for p in plan_retention(state, policy("6 months")).expired] == [
+        "events_%d" % n for n in range(5)]

@@ -71,6 +71,22 @@ SCENARIOS = [
         id="a pending detach of a kept partition is only finalized, and first"),
 ]
 
+SUB_PARTITIONED = partition("events_2020_01", "2020-01-01 00:00:00+00", "2020-02-01 00:00:00+00", is_partitioned=True,
+                            leaves=(("public", "events_2020_01_h0"), ("public", "events_2020_01_h1")))
+SCENARIOS += [
+    pytest.param(state(SUB_PARTITIONED, CURRENT, DEFAULT), {"backup_dir": "/b"}, [("dropped", [
+        ("backup", None), ("backup", None),
+        ("transaction", COMMENT),
+        ("transaction", DETACH),
+        ("guarded_drop", DROP)])], id="a sub-partitioned partition: every leaf dumped, then it leaves whole"),
+    pytest.param(state(SUB_PARTITIONED, CURRENT), {"action": "detach", "archive_schema": "archive"}, [("detached", [
+        ("transaction", 'ALTER TABLE "public"."events_2020_01_h0" SET SCHEMA "archive"'),
+        ("transaction", 'ALTER TABLE "public"."events_2020_01_h1" SET SCHEMA "archive"'),
+        ("transaction", 'ALTER TABLE "public"."events_2020_01" SET SCHEMA "archive"'),
+        ("concurrent", ARCHIVED_DETACH + " CONCURRENTLY")])],
+        id="a sub-partitioned partition moves to the archive with its leaves"),
+]
+
 
 @pytest.mark.parametrize("table, options, expected", SCENARIOS)
 def test_each_partition_leaves_in_safe_steps(table, options, expected):
