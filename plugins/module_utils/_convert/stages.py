@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Optional, Sequence, Tuple
 
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.markers import read_json_marker
 from ansible_collections.pgfleet.partitions.plugins.module_utils._convert.model import ConversionFacts
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 
@@ -22,13 +23,7 @@ _FORWARD_STEPS = ("prepare", "fill", "swap")
 
 def read_marker(comment: Optional[str]) -> Optional[dict]:
     """The progress record this module keeps in a table comment, or None when the comment is not ours."""
-    if not comment or not comment.startswith(MARKER):
-        return None
-    try:
-        marker = json.loads(comment[len(MARKER):])
-    except ValueError:
-        return None
-    return marker if isinstance(marker, dict) else None
+    return read_json_marker(comment, MARKER)
 
 
 def marker_comment(marker: dict) -> str:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.pgfleet.partitions.plugins.module_utils._core.markers import read_json_marker
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.errors import PlanError
 from ansible_collections.pgfleet.partitions.plugins.module_utils._core.model import (
     CreatePartition,
@@ -85,13 +86,8 @@ def _text(value: Any) -> str:
 
 
 def read_marker(comment: Optional[str]) -> Optional[dict]:
-    if not comment or not comment.startswith(MARKER):
-        return None
-    try:
-        record = json.loads(comment[len(MARKER):])
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
+    """The record a drain keeps in the comment of a table it is filling, or None when the comment is not ours."""
+    return read_json_marker(comment, MARKER)
 
 
 def buckets_of(groups: Sequence[Group], floor) -> Tuple[Dict[Any, _Bucket], int]:
