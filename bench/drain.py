@@ -180,10 +180,7 @@ def trial(bench: Bench, name: str) -> dict:
     inserted = bench.value(db, f"SELECT count(*) FROM public.{TABLE} WHERE payload = 'writer'")
     check_drained(bench, db, name, inserted)
     window = latency_window(writer.samples, started, ended)
-    window.update(locks.facts(), seconds=ended - started, longest_transaction_seconds=watch.longest,
-                  slow_inserts=[(round(scheduled - started, 3), round(latency * 1000, 1))
-                                for scheduled, latency in writer.samples
-                                if started <= scheduled <= ended and latency > 0.05])
+    window.update(locks.facts(), seconds=ended - started, longest_transaction_seconds=watch.longest)
     return window
 
 

@@ -33,7 +33,7 @@ BENCHMARKS = {module.NAME: module
                              fleet_report, nightly_pass, drain)}
 REPETITIONS = {noop_maintenance.NAME: 5, create_partitions.NAME: 4, production_impact.NAME: 4,
                brin_refresh.NAME: 4, ansible_overhead.NAME: 3, fleet_report.NAME: 5,
-               nightly_pass.NAME: 3, drain.NAME: 1}
+               nightly_pass.NAME: 3, drain.NAME: 3}
 RESULTS = harness.REPO / "bench" / "results"
 
 
