@@ -31,6 +31,8 @@ from bench.harness import WRITER_NAME, Bench, LockWatch, Writer, latency_window,
 NAME = "drain"
 TITLE = "Draining a default partition while writing"
 ROWS = int(os.environ.get("PGFLEET_BENCH_DRAIN_ROWS") or 5_000_000)
+# Seconds ours pauses between batches (the policy's drain_pause); PGFLEET_BENCH_DRAIN_PAUSE overrides it.
+DRAIN_PAUSE = float(os.environ.get("PGFLEET_BENCH_DRAIN_PAUSE") or 0)
 MONTHS = 24
 RATE = 200
 HOLD = 3.0
@@ -157,7 +159,8 @@ def check_drained(bench: Bench, db: str, name: str, inserted: int) -> None:
 def trial(bench: Bench, name: str) -> dict:
     db = copy_of(bench, TEMPLATES[name])
     policy = bench.write_policy("drain", [dict(db=db, table=f"public.{TABLE}", interval="month", premake=1,
-                                               default_rows="drain", lock_timeout="1s", retries=20)])
+                                               default_rows="drain", drain_pause=DRAIN_PAUSE, lock_timeout="1s",
+                                               retries=20)])
     action = {"baseline": lambda: time.sleep(BASELINE_SECONDS),
               "ours": lambda: bench.run_runner(policy, "run", "create"),
               "floor": lambda: bench.run_psql(db, "-f", floor_script(bench)),
@@ -205,6 +208,7 @@ def run(bench: Bench, repetitions: int) -> dict:
     p99 = contenders["ours"]["p99_ratio"]
     return {
         "name": NAME, "title": TITLE, "repetitions": repetitions, "rows": ROWS, "months": MONTHS,
+        "drain_pause": DRAIN_PAUSE,
         "rate_per_second": RATE, "reader_hold_seconds": HOLD, "contenders": contenders, "ratios_to_floor": to_floor,
         "targets": [
             {"text": f"Writer p99 while ours drains {ROWS:,} rows: within {P99_TARGET}x of no drain",
