@@ -51,19 +51,21 @@ def create_like(inheritance: Inheritance, schema: str, name: str, partition_by: 
 
 def create_attached(inheritance: Inheritance, schema: str, name: str, bounds: sql.Composable) -> sql.Composable:
     """The new partition created attached (PARTITION OF ... `bounds`), with the storage create_like gives it."""
-    return _storage_clauses(inheritance, sql.SQL("CREATE {}TABLE {} PARTITION OF {} {}").format(
-        sql.SQL("UNLOGGED " if inheritance.unlogged else ""), qualified(schema, name),
-        qualified(inheritance.schema, inheritance.table), bounds))
+    return _partition_of(inheritance, schema, name, qualified(inheritance.schema, inheritance.table), bounds)
 
 
 def create_sub_partition(inheritance: Inheritance, schema: str, name: str, parent_schema: str, parent_name: str,
                          bounds: sql.Composable) -> sql.Composable:
     """A sub-partition of a partition being created (not attached yet, so no lock on the set): PARTITION OF gives
     it the indexes and tablespace; persistence, access method and storage parameters are given here."""
+    return _partition_of(inheritance, schema, name, qualified(parent_schema, parent_name), bounds, tablespace=False)
+
+
+def _partition_of(inheritance: Inheritance, schema: str, name: str, parent: sql.Composable, bounds: sql.Composable,
+                  tablespace: bool = True) -> sql.Composable:
     statement = sql.SQL("CREATE {}TABLE {} PARTITION OF {} {}").format(
-        sql.SQL("UNLOGGED " if inheritance.unlogged else ""), qualified(schema, name),
-        qualified(parent_schema, parent_name), bounds)
-    return _storage_clauses(inheritance, statement, tablespace=False)
+        sql.SQL("UNLOGGED " if inheritance.unlogged else ""), qualified(schema, name), parent, bounds)
+    return _storage_clauses(inheritance, statement, tablespace)
 
 
 def _storage_clauses(inheritance: Inheritance, statement: sql.Composable, tablespace: bool = True) -> sql.Composable:

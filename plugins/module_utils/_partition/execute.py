@@ -57,11 +57,11 @@ def create(database, state: TableState, action: CreatePartition, statements: Cre
                 moved = count
         return moved
 
+    if statements.move is None:
+        create_together(database, state, [action], [statements], lock_timeout, retries)
+        return None
     what = _what(state, action, "creating partition")
     try:
-        if statements.move is None:
-            script_in_transaction_with_retries(database, statements.main, lock_timeout, retries, what)
-            return None
         return in_transaction_with_retries(database, work, lock_timeout, retries, what)
     except DatabaseError as exc:
         raise ExecutionError("%s failed: %s" % (what, str(exc).strip()))
@@ -70,10 +70,8 @@ def create(database, state: TableState, action: CreatePartition, statements: Cre
 def create_together(database, state: TableState, actions: Sequence[CreatePartition],
                     statements: Sequence[CreationStatements], lock_timeout: str, retries: int) -> None:
     """Creations that move no rows, in one transaction sent as one message: all of them are made, or none."""
-    if len(actions) == 1:
-        create(database, state, actions[0], statements[0], lock_timeout, retries)
-        return
-    what = "%s.%s: creating partitions %s to %s" % (state.schema, state.name, actions[0].name, actions[-1].name)
+    what = _what(state, actions[0], "creating partition") if len(actions) == 1 else (
+        "%s.%s: creating partitions %s to %s" % (state.schema, state.name, actions[0].name, actions[-1].name))
     try:
         script_in_transaction_with_retries(database, [statement for each in statements for statement in each.main],
                                            lock_timeout, retries, what)
