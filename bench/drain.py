@@ -22,11 +22,10 @@ writer's longest lock wait. PGFLEET_BENCH_DRAIN_ROWS overrides ROWS for a quicke
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from bench import sets
-from bench.harness import WRITER_NAME, Bench, LockWatch, Writer, latency_window, ratio, summary
+from bench.harness import WRITER_NAME, Bench, LockWatch, Reader, Watcher, Writer, latency_window, ratio, summary
 
 NAME = "drain"
 TITLE = "Draining a default partition while writing"
@@ -107,30 +106,12 @@ def floor_script(bench: Bench) -> str:
     return str(path)
 
 
-class Reader(threading.Thread):
-    """A session that reads the parent in one transaction it keeps open HOLD s (a report, a dump)."""
-
-    def __init__(self, bench: Bench, db: str):
-        super().__init__(daemon=True)
-        self.bench, self.db = bench, db
-        self.reading = threading.Event()
-
-    def run(self) -> None:
-        with self.bench.connect(self.db, application_name=READER_NAME) as conn:
-            conn.execute("BEGIN")
-            conn.execute(f"SELECT count(*) FROM public.{TABLE} WHERE created_at >= now() - interval '1 minute'")
-            self.reading.set()
-            time.sleep(HOLD)
-            conn.execute("COMMIT")
-
-
-class TransactionWatch(threading.Thread):
+class TransactionWatch(Watcher):
     """The longest transaction any session but the writer's and the reader's held open, polled every 20 ms."""
 
     def __init__(self, bench: Bench, db: str):
-        super().__init__(daemon=True)
+        super().__init__()
         self.bench, self.db = bench, db
-        self.halt = threading.Event()
         self.longest = 0.0
 
     def run(self) -> None:
@@ -166,19 +147,17 @@ def trial(bench: Bench, name: str) -> dict:
               "floor": lambda: bench.run_psql(db, "-f", floor_script(bench)),
               "partman": lambda: bench.run_psql(db, "-c", "CALL partman.partition_data_proc('public.drained', "
                                                           "p_wait := 0, p_quiet := true)")}[name]
-    reader = Reader(bench, db)
+    # A report reading this minute's rows, its transaction open HOLD s.
+    reader = Reader(bench, db, f"public.{TABLE}", HOLD, condition="created_at >= now() - interval '1 minute'",
+                    application_name=READER_NAME)
     with Writer(bench, db, INSERT, RATE) as writer:
         reader.start()
         reader.reading.wait(30)
         time.sleep(0.5)
-        watch = TransactionWatch(bench, db)
-        watch.start()
-        with LockWatch(bench, db) as locks:
+        with TransactionWatch(bench, db) as watch, LockWatch(bench, db) as locks:
             started = time.time()
             action()
             ended = time.time()
-        watch.halt.set()
-        watch.join()
         reader.join()
     inserted = bench.value(db, f"SELECT count(*) FROM public.{TABLE} WHERE payload = 'writer'")
     check_drained(bench, db, name, inserted)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Optional
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,32 +199,51 @@ class Writer:
 
 
 class Reader(threading.Thread):
-    """A transaction that reads the whole table and then stays open `hold` seconds (a report, a dump)."""
+    """A transaction that reads the table (the rows matching `condition`, where given) and then stays open `hold`
+    seconds (a report, a dump)."""
 
-    def __init__(self, bench: Bench, db: str, table: str, hold: float):
+    def __init__(self, bench: Bench, db: str, table: str, hold: float, condition: Optional[str] = None,
+                 application_name: Optional[str] = None):
         super().__init__(daemon=True)
         self.bench, self.db, self.table, self.hold = bench, db, table, hold
+        self.condition, self.application_name = condition, application_name
         self.reading = threading.Event()
         self.ended = None
 
     def run(self) -> None:
-        with self.bench.connect(self.db) as conn:
+        names = {"application_name": self.application_name} if self.application_name else {}
+        with self.bench.connect(self.db, **names) as conn:
             conn.execute("BEGIN")
-            conn.execute(f"SELECT count(*) FROM {self.table}")
+            conn.execute(f"SELECT count(*) FROM {self.table}" + (f" WHERE {self.condition}" if self.condition else ""))
             self.reading.set()
             time.sleep(self.hold)
             conn.execute("COMMIT")
             self.ended = time.time()
 
 
-class LockWatch(threading.Thread):
+class Watcher(threading.Thread):
+    """A daemon thread that a with-block runs: started on entry, asked to stop (`halt`) and joined on exit."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.halt = threading.Event()
+
+    def __enter__(self) -> "Watcher":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.halt.set()
+        self.join()
+
+
+class LockWatch(Watcher):
     """Polls pg_stat_activity every few milliseconds while it runs: did the writer wait for a lock, how long at
     most in one go, how long in all. A stall is that: a writer queued behind a lock, not a busy CPU."""
 
     def __init__(self, bench: Bench, db: str, interval: float = 0.005):
-        super().__init__(daemon=True)
+        super().__init__()
         self.bench, self.db, self.interval = bench, db, interval
-        self.halt = threading.Event()
         self.longest = self.total = 0.0
 
     def run(self) -> None:
@@ -243,14 +263,6 @@ class LockWatch(threading.Thread):
                 else:
                     waiting_since = previous = None
                 time.sleep(self.interval)
-
-    def __enter__(self) -> "LockWatch":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.halt.set()
-        self.join()
 
     def facts(self) -> dict:
         return {"lock_wait_longest_ms": self.longest * 1000, "lock_wait_total_ms": self.total * 1000}

@@ -12,7 +12,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -82,25 +81,20 @@ def main(argv=None) -> int:
     return 0
 
 
-class LoadSampler(threading.Thread):
+class LoadSampler(harness.Watcher):
     """The one-minute load average every few seconds while a benchmark runs: what the report says the machine's load
     was during it (before and after alone miss a burst in the middle)."""
 
     def __init__(self, interval: float = 5.0):
-        super().__init__(daemon=True)
-        self.interval, self.samples, self.halt = interval, [os.getloadavg()[0]], threading.Event()
+        super().__init__()
+        self.interval, self.samples = interval, [os.getloadavg()[0]]
 
     def run(self) -> None:
         while not self.halt.wait(self.interval):
             self.samples.append(os.getloadavg()[0])
 
-    def __enter__(self) -> "LoadSampler":
-        self.start()
-        return self
-
     def __exit__(self, *exc) -> None:
-        self.halt.set()
-        self.join()
+        super().__exit__(*exc)
         self.samples.append(os.getloadavg()[0])
 
     def summary(self) -> dict:
